@@ -1,0 +1,261 @@
+"""Local systemd hosts on podman: the helpers shared by tasks.py and noxfile.py.
+
+Everything here is plain Python so the unit tests can exercise it without
+podman; the functions that touch the machine take a ``run`` callable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+# Names and labels this project gives to what it creates in podman. Cleanup
+# only ever touches objects carrying them.
+PROJECT_LABEL = "io.otus.pgrepl.project=otus-pgrepl"
+NETWORK_PREFIX = "otus-pgrepl-"
+IMAGE = "localhost/otus-pgrepl/debian:trixie"
+SUITE = "trixie"
+CACHE_DIR = Path(os.environ.get("OTUS_PGREPL_CACHE", "/var/cache/otus-pgrepl"))
+APT_CACHE = CACHE_DIR / "apt"
+
+HOST_PACKAGES = (
+    "podman",
+    "runc",
+    "debootstrap",
+    "uidmap",
+    "slirp4netns",
+    "fuse-overlayfs",
+    "netavark",
+    "aardvark-dns",
+)
+# What the image carries beyond minbase: systemd as PID 1, Python for Ansible,
+# python3-apt so the apt module does not have to bootstrap it in every host.
+IMAGE_INCLUDE = (
+    "systemd",
+    "systemd-sysv",
+    "python3",
+    "python3-apt",
+    "sudo",
+    "iproute2",
+    "ca-certificates",
+)
+# Container limits must not exceed the caller's hard limits: podman cannot
+# raise them without CAP_SYS_RESOURCE ("setrlimit ... Operation not permitted").
+NOFILE_CAP = 20000
+NPROC_CAP = 4096
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+CONTAINERS_CONF = Path("/etc/containers/containers.conf")
+
+Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
+
+
+class PrerequisiteError(RuntimeError):
+    """Something the machine lacks; the message says what to run."""
+
+
+@dataclass(frozen=True)
+class Ulimits:
+    nofile: int
+    nproc: int
+
+    def as_podman(self) -> list[str]:
+        return [f"nofile={self.nofile}:{self.nofile}", f"nproc={self.nproc}:{self.nproc}"]
+
+    def as_env(self) -> dict[str, str]:
+        return {"OTUS_PGREPL_NOFILE": str(self.nofile), "OTUS_PGREPL_NPROC": str(self.nproc)}
+
+
+def _cap(hard: int, cap: int) -> int:
+    if hard == resource.RLIM_INFINITY or hard < 0:
+        return cap
+    return min(hard, cap)
+
+
+def derive_ulimits(
+    getrlimit: Callable[[int], tuple[int, int]] = resource.getrlimit,
+) -> Ulimits:
+    """Container ulimits at or below this process's hard limits."""
+    return Ulimits(
+        nofile=_cap(getrlimit(resource.RLIMIT_NOFILE)[1], NOFILE_CAP),
+        nproc=_cap(getrlimit(resource.RLIMIT_NPROC)[1], NPROC_CAP),
+    )
+
+
+def run(argv: Sequence[str], check: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), check=check, text=True, capture_output=True)
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def missing_commands(names: Sequence[str]) -> list[str]:
+    return [n for n in names if shutil.which(n) is None]
+
+
+def require_podman() -> None:
+    missing = missing_commands(["podman", "runc"])
+    if missing:
+        raise PrerequisiteError(
+            f"{', '.join(missing)} not found. Prepare this machine first, as root: "
+            "`invoke machine.prepare` (or `apt-get install " + " ".join(HOST_PACKAGES) + "`)."
+        )
+    if not is_root():
+        raise PrerequisiteError(
+            "The local hosts run as rootful podman containers with systemd; "
+            "run this as root (for example `sudo -E env PATH=$PATH nox`)."
+        )
+
+
+def apt_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
+    """The Debian mirror this machine's apt already uses, so the image and its
+    hosts fetch from a place known to be reachable."""
+    candidates = sorted(sources_dir.glob("sources.list.d/*.sources"))
+    candidates += [sources_dir / "sources.list"] + sorted(sources_dir.glob("sources.list.d/*.list"))
+    for path in candidates:
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        for raw in text.splitlines():
+            line = raw.strip()
+            m = re.match(r"^URIs:\s*(\S+)", line)
+            if m is None:
+                m = re.match(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)", line)
+            if m and re.search(r"/debian/?$", m.group(1)):
+                return m.group(1).rstrip("/")
+    return DEFAULT_MIRROR
+
+
+def containers_conf_with_runc(text: str) -> str:
+    """containers.conf content whose [engine] section selects runc.
+
+    crun refuses this kernel's hybrid cgroup layout, runc does not.
+    """
+    lines = text.splitlines()
+    out: list[str] = []
+    section = None
+    engine_seen = False
+    runtime_set = False
+    for line in lines:
+        stripped = line.strip()
+        header = re.match(r"^\[([^\]]+)\]", stripped)
+        if header:
+            if section == "engine" and not runtime_set:
+                out.append('runtime = "runc"')
+                runtime_set = True
+            section = header.group(1).strip()
+            engine_seen = engine_seen or section == "engine"
+        elif section == "engine" and re.match(r"^runtime\s*=", stripped):
+            out.append('runtime = "runc"')
+            runtime_set = True
+            continue
+        out.append(line)
+    if section == "engine" and not runtime_set:
+        out.append('runtime = "runc"')
+        runtime_set = True
+    if not engine_seen:
+        if out and out[-1].strip():
+            out.append("")
+        out += ["[engine]", 'runtime = "runc"']
+    return "\n".join(out) + "\n"
+
+
+def image_exists(runner: Runner = run) -> bool:
+    return runner(["podman", "image", "exists", IMAGE]).returncode == 0
+
+
+def stale_objects(runner: Runner = run) -> tuple[list[str], list[str]]:
+    """This project's containers (by label) and networks (by name prefix)."""
+    ps = runner(["podman", "ps", "-a", "--filter", f"label={PROJECT_LABEL}", "--format", "{{.Names}}"])
+    nets = runner(["podman", "network", "ls", "--format", "{{.Name}}"])
+    containers = [n for n in ps.stdout.split() if n]
+    networks = [n for n in nets.stdout.split() if n.startswith(NETWORK_PREFIX)]
+    return containers, networks
+
+
+def clean(runner: Runner = run) -> tuple[list[str], list[str]]:
+    """Remove this project's containers and networks, nothing else."""
+    containers, networks = stale_objects(runner)
+    if containers:
+        runner(["podman", "rm", "-f", "-t", "0", *containers])
+    for net in networks:
+        runner(["podman", "network", "rm", "-f", net])
+    return containers, networks
+
+
+def molecule_env() -> dict[str, str]:
+    """Environment for molecule runs: derived limits, the image, the apt cache."""
+    env = derive_ulimits().as_env()
+    env["OTUS_PGREPL_IMAGE"] = IMAGE
+    env["OTUS_PGREPL_APT_CACHE"] = str(APT_CACHE)
+    env["OTUS_PGREPL_LABEL"] = PROJECT_LABEL
+    return env
+
+
+APT_KEEP = 'Binary::apt::APT::Keep-Downloaded-Packages "true";\nAPT::Keep-Downloaded-Packages "true";\n'
+APT_LEAN = 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n'
+
+
+def build_image(mirror: str, workdir: Path = CACHE_DIR / "image", runner: Runner = run) -> None:
+    """debootstrap a trixie systemd rootfs and import it as IMAGE."""
+    missing = missing_commands(["debootstrap", "podman", "tar"])
+    if missing:
+        raise PrerequisiteError(
+            f"{', '.join(missing)} not found: run `invoke machine.prepare` as root first."
+        )
+    rootfs = workdir / "rootfs"
+    if rootfs.exists():
+        shutil.rmtree(rootfs)
+    workdir.mkdir(parents=True, exist_ok=True)
+    result = runner(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            "--include=" + ",".join(IMAGE_INCLUDE),
+            SUITE,
+            str(rootfs),
+            mirror,
+        ]
+    )
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
+        raise PrerequisiteError(f"debootstrap {SUITE} from {mirror} failed:\n{tail}")
+    (rootfs / "etc/apt/sources.list").write_text(f"deb {mirror} {SUITE} main\n")
+    conf = rootfs / "etc/apt/apt.conf.d"
+    # The hosts share one archive folder with the machine (see molecule base
+    # config), so packages downloaded once are reused by every later host.
+    (conf / "90otus-keep-downloads").write_text(APT_KEEP)
+    (conf / "90otus-lean").write_text(APT_LEAN)
+    docker_clean = conf / "docker-clean"
+    if docker_clean.exists():
+        docker_clean.unlink()
+    # An empty machine-id lets systemd make a fresh one in each host.
+    (rootfs / "etc/machine-id").write_text("")
+    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+    imported = subprocess.run(
+        [
+            "podman",
+            "import",
+            "--change",
+            "CMD=/sbin/init",
+            "--change",
+            "LABEL=" + PROJECT_LABEL,
+            "-",
+            IMAGE,
+        ],
+        stdin=tar.stdout,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if tar.stdout is not None:
+        tar.stdout.close()
+    if tar.wait() != 0 or imported.returncode != 0:
+        raise PrerequisiteError(f"podman import of {IMAGE} failed: {imported.stderr.strip()}")
+    shutil.rmtree(rootfs)
