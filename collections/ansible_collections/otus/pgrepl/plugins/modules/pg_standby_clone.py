@@ -1,0 +1,516 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, otus.pgrepl developers
+# MIT License (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pg_standby_clone
+short_description: Clone a PostgreSQL hot standby from its primary through a replication slot
+version_added: 0.1.0
+author: otus.pgrepl developers
+description:
+  - Makes O(data_dir) a streaming standby of O(primary_host) with
+    C(pg_basebackup -R -X stream -S <slot> --checkpoint=fast), then starts the cluster the way the
+    distribution expects (Debian and Ubuntu C(postgresql@<version>-<cluster>)) and waits until
+    C(pg_stat_wal_receiver) reports C(streaming).
+  - Does nothing when the directory already is a standby of that primary through that slot
+    (C(standby.signal) present, C(primary_conninfo) host, port and user and C(primary_slot_name) agree),
+    so a second run never clones again; a stopped standby is only started.
+  - Refuses to clone over a non-empty data directory unless O(force=true); nothing is deleted then.
+  - The password reaches C(pg_basebackup) and the standby's WAL receiver through a passfile
+    (O(passfile)), never through the command line or C(postgresql.auto.conf).
+  - The slot must exist on the primary before the clone, with WAL reserved
+    (M(community.postgresql.postgresql_slot) with C(immediately_reserve=true)).
+    A failed C(pg_basebackup) is reported with its stderr, and the directory is emptied again
+    so that nothing half-written claims to be a standby.
+options:
+  primary_host:
+    description: Host name or address of the primary, as the standby connects to it.
+    type: str
+    required: true
+  primary_port:
+    description: Port of the primary.
+    type: int
+    default: 5432
+  primary_user:
+    description: Role with the REPLICATION attribute on the primary.
+    type: str
+    default: replicator
+  primary_password:
+    description:
+      - Password of O(primary_user). Written to O(passfile) (mode 0600, owned by O(owner)).
+      - Leave it out when O(passfile) already holds the line.
+    type: str
+  passfile:
+    description: Passfile used by C(pg_basebackup) and by the standby's C(primary_conninfo).
+    type: path
+    default: ~owner/.pgpass
+  slot_name:
+    description: Physical replication slot on the primary that this standby streams through.
+    type: str
+    required: true
+  application_name:
+    description: Name the standby reports to the primary (C(pg_stat_replication.application_name)).
+    type: str
+    default: the value of O(slot_name)
+  data_dir:
+    description: Data directory of the standby cluster.
+    type: path
+    required: true
+  version:
+    description: PostgreSQL major version; sets the defaults of O(bin_dir), O(service) and O(log_file).
+    type: int
+    default: 17
+  cluster:
+    description: Cluster name in the distribution's layout (C(/etc/postgresql/<version>/<cluster>)).
+    type: str
+    default: main
+  bin_dir:
+    description: Directory holding C(pg_basebackup) and C(psql).
+    type: path
+    default: /usr/lib/postgresql/<version>/bin
+  service:
+    description: systemd unit that runs the cluster.
+    type: str
+    default: postgresql@<version>-<cluster>
+  port:
+    description: Port the standby itself listens on (used to query its WAL receiver).
+    type: int
+    default: 5432
+  socket_dir:
+    description: Unix socket directory of the standby.
+    type: path
+    default: /var/run/postgresql
+  log_file:
+    description: Server log read for the WAL receiver's last error when streaming does not start.
+    type: path
+    default: /var/log/postgresql/postgresql-<version>-<cluster>.log
+  owner:
+    description: Operating-system user that owns the cluster; C(pg_basebackup) runs as this user.
+    type: str
+    default: postgres
+  force:
+    description:
+      - Replace a non-empty O(data_dir) that is not already the wanted standby.
+      - The cluster is stopped and the directory's contents are deleted first.
+    type: bool
+    default: false
+  start:
+    description: Start the cluster after the clone (and when a healthy standby is found stopped).
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds to wait for C(pg_stat_wal_receiver) to report C(streaming); C(0) does not wait.
+    type: int
+    default: 120
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would be run and runs nothing.
+  diff_mode:
+    support: none
+seealso:
+  - module: community.postgresql.postgresql_slot
+  - name: pg_basebackup
+    description: PostgreSQL's base backup tool.
+    link: https://www.postgresql.org/docs/current/app-pgbasebackup.html
+  - name: Log-shipping standby servers
+    description: How PostgreSQL standbys stream from a primary.
+    link: https://www.postgresql.org/docs/current/warm-standby.html
+notes:
+  - Run it as root on the standby host (with C(become)).
+"""
+
+EXAMPLES = r"""
+- name: Reserve WAL for the standby on the primary first
+  community.postgresql.postgresql_slot:
+    name: node2
+    slot_type: physical
+    immediately_reserve: true
+  become: true
+  become_user: postgres
+  delegate_to: node1
+
+- name: Clone node2 from node1 through slot node2
+  otus.pgrepl.pg_standby_clone:
+    primary_host: node1
+    primary_user: replicator
+    primary_password: "{{ replication_password }}"
+    slot_name: node2
+    data_dir: /var/lib/postgresql/17/main
+  become: true
+
+- name: Replace whatever is in the data directory (destroys it)
+  otus.pgrepl.pg_standby_clone:
+    primary_host: 192.168.57.11
+    primary_password: "{{ replication_password }}"
+    slot_name: node3
+    data_dir: /var/lib/postgresql/17/main
+    force: true
+  become: true
+"""
+
+RETURN = r"""
+cloned:
+  description: Whether C(pg_basebackup) ran in this call (or would have, in check mode).
+  returned: always
+  type: bool
+  sample: true
+started:
+  description: Whether the cluster's service was started in this call.
+  returned: always
+  type: bool
+  sample: true
+commands:
+  description: Commands run (or that would run in check mode), passwords redacted.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/usr/lib/postgresql/17/bin/pg_basebackup -h node1 -p 5432 -U replicator -D /var/lib/postgresql/17/main -R -X stream -S node2 --checkpoint=fast -w"]
+receiver_status:
+  description: C(pg_stat_wal_receiver.status) seen last (C(null) when not checked).
+  returned: always
+  type: str
+  sample: streaming
+primary_conninfo:
+  description: The standby's C(primary_conninfo), password redacted.
+  returned: always
+  type: str
+  sample: host=node1 port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass application_name=node2
+slot_name:
+  description: The slot the standby streams through.
+  returned: always
+  type: str
+  sample: node2
+"""
+
+import os
+import pwd
+import shlex
+import shutil
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.otus.pgrepl.plugins.module_utils.pg_clone import (
+    AUTO_CONF,
+    STANDBY_SIGNAL,
+    build_conninfo,
+    describe,
+    inspect_data_dir,
+    is_standby_of,
+    merge_pgpass,
+    parse_auto_conf,
+    redact_conninfo,
+    render_auto_conf,
+)
+from ansible_collections.otus.pgrepl.plugins.module_utils.pgnames import is_valid_slot_name
+
+
+class StandbyClone:
+    def __init__(self, module):
+        self.module = module
+        p = module.params
+        self.p = p
+        self.version = p["version"]
+        self.bin_dir = p["bin_dir"] or f"/usr/lib/postgresql/{self.version}/bin"
+        self.service = p["service"] or f"postgresql@{self.version}-{p['cluster']}"
+        self.log_file = p["log_file"] or f"/var/log/postgresql/postgresql-{self.version}-{p['cluster']}.log"
+        self.application_name = p["application_name"] or p["slot_name"]
+        try:
+            self.owner = pwd.getpwnam(p["owner"])
+        except KeyError:
+            module.fail_json(msg=f"owner={p['owner']}: no such user on this host; install PostgreSQL first")
+        self.passfile = p["passfile"] or os.path.join(self.owner.pw_dir, ".pgpass")
+        self.commands = []
+        self.result = {
+            "changed": False,
+            "cloned": False,
+            "started": False,
+            "commands": self.commands,
+            "receiver_status": None,
+            "primary_conninfo": None,
+            "slot_name": p["slot_name"],
+        }
+
+    # -- helpers -------------------------------------------------------------
+    def as_owner(self, argv):
+        if os.geteuid() == 0 and self.owner.pw_uid != 0:
+            return ["runuser", "-u", self.owner.pw_name, "--", *argv]
+        return list(argv)
+
+    def run(self, argv, record=True, **kwargs):
+        if record:
+            self.commands.append(" ".join(shlex.quote(a) for a in argv))
+        return self.module.run_command(argv, **kwargs)
+
+    def conninfo(self):
+        p = self.p
+        return build_conninfo(
+            {
+                "host": p["primary_host"],
+                "port": p["primary_port"],
+                "user": p["primary_user"],
+                "passfile": self.passfile,
+                "application_name": self.application_name,
+            }
+        )
+
+    def basebackup_argv(self):
+        p = self.p
+        return [
+            os.path.join(self.bin_dir, "pg_basebackup"),
+            "-h",
+            p["primary_host"],
+            "-p",
+            str(p["primary_port"]),
+            "-U",
+            p["primary_user"],
+            "-D",
+            p["data_dir"],
+            "-R",
+            "-X",
+            "stream",
+            "-S",
+            p["slot_name"],
+            "--checkpoint=fast",
+            "-w",
+        ]
+
+    def chown(self, path):
+        os.chown(path, self.owner.pw_uid, self.owner.pw_gid)
+
+    def empty_dir(self, path):
+        for entry in os.listdir(path):
+            full = os.path.join(path, entry)
+            if os.path.isdir(full) and not os.path.islink(full):
+                shutil.rmtree(full)
+            else:
+                os.unlink(full)
+
+    # -- steps ---------------------------------------------------------------
+    def ensure_passfile(self):
+        """Write the passfile line; True when the file changed."""
+        password = self.p["primary_password"]
+        if password is None:
+            return False
+        existing = ""
+        if os.path.exists(self.passfile):
+            with open(self.passfile) as handle:
+                existing = handle.read()
+        wanted = merge_pgpass(existing, self.p["primary_host"], self.p["primary_port"], self.p["primary_user"], password)
+        stat = os.stat(self.passfile) if os.path.exists(self.passfile) else None
+        right_mode = stat is not None and (stat.st_mode & 0o777) == 0o600 and stat.st_uid == self.owner.pw_uid
+        if wanted == existing and right_mode:
+            return False
+        if not self.module.check_mode:
+            fd = os.open(self.passfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(wanted)
+            os.chmod(self.passfile, 0o600)
+            self.chown(self.passfile)
+        return True
+
+    def is_active(self):
+        rc, out, _ = self.run(["systemctl", "is-active", self.service], record=False)
+        return rc == 0 and out.strip() == "active"
+
+    def start(self):
+        rc, out, err = self.run(["systemctl", "start", self.service])
+        if rc != 0:
+            self.module.fail_json(
+                msg=f"could not start {self.service}: {(err or out).strip()}; {self.last_errors()}",
+                **self.result,
+            )
+        self.result["started"] = True
+        self.result["changed"] = True
+
+    def receiver_status(self):
+        argv = self.as_owner(
+            [
+                os.path.join(self.bin_dir, "psql"),
+                "-X",
+                "-A",
+                "-t",
+                "-q",
+                "-h",
+                self.p["socket_dir"],
+                "-p",
+                str(self.p["port"]),
+                "-d",
+                "postgres",
+                "-c",
+                "SELECT status FROM pg_stat_wal_receiver",
+            ]
+        )
+        rc, out, _ = self.run(argv, record=False)
+        return out.strip() if rc == 0 else None
+
+    def last_errors(self, lines=5):
+        if not os.path.isfile(self.log_file):
+            return f"no server log at {self.log_file}"
+        with open(self.log_file, errors="replace") as handle:
+            tail = handle.readlines()[-200:]
+        picked = [line.strip() for line in tail if "FATAL" in line or "ERROR" in line]
+        if not picked:
+            return f"no error in the last lines of {self.log_file}"
+        return "last errors in the server log: " + " | ".join(picked[-lines:])
+
+    def wait_streaming(self):
+        timeout = self.p["wait_timeout"]
+        if timeout <= 0 or self.module.check_mode:
+            return
+        deadline = time.monotonic() + timeout
+        status = None
+        while True:
+            status = self.receiver_status()
+            self.result["receiver_status"] = status or None
+            if status == "streaming":
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(1)
+        self.module.fail_json(
+            msg=(
+                f"the standby in {self.p['data_dir']} did not reach 'streaming' from "
+                f"{self.p['primary_host']}:{self.p['primary_port']} through slot {self.p['slot_name']} "
+                f"within {timeout}s (pg_stat_wal_receiver.status: {status or 'no receiver'}); "
+                + self.last_errors()
+            ),
+            **self.result,
+        )
+
+    def write_standby_settings(self):
+        auto = os.path.join(self.p["data_dir"], AUTO_CONF)
+        original = ""
+        if os.path.exists(auto):
+            with open(auto) as handle:
+                original = handle.read()
+        # pg_basebackup -R copies the connection it used, which may carry the
+        # password read from the passfile: replace it with our own conninfo.
+        text = render_auto_conf(
+            original,
+            {"primary_conninfo": self.conninfo(), "primary_slot_name": self.p["slot_name"]},
+        )
+        with open(auto, "w") as handle:
+            handle.write(text)
+        os.chmod(auto, 0o600)
+        self.chown(auto)
+        signal = os.path.join(self.p["data_dir"], STANDBY_SIGNAL)
+        if not os.path.exists(signal):
+            open(signal, "w").close()
+            self.chown(signal)
+
+    def clone(self, state):
+        data_dir = self.p["data_dir"]
+        argv = self.as_owner(self.basebackup_argv())
+        if self.module.check_mode:
+            if not state["empty"]:
+                self.commands.append(f"systemctl stop {self.service}")
+                self.commands.append(f"delete the contents of {data_dir}")
+            self.commands.append(" ".join(shlex.quote(a) for a in argv))
+            if self.p["start"]:
+                self.commands.append(f"systemctl start {self.service}")
+            self.result.update(changed=True, cloned=True)
+            return
+        if not state["empty"]:
+            self.run(["systemctl", "stop", self.service])
+            self.commands.append(f"delete the contents of {data_dir}")
+            self.empty_dir(data_dir)
+        parent = os.path.dirname(os.path.normpath(data_dir))
+        if not os.path.isdir(parent):
+            os.makedirs(parent, 0o755)
+            self.chown(parent)
+        if not os.path.isdir(data_dir):
+            os.mkdir(data_dir, 0o700)
+        os.chmod(data_dir, 0o700)
+        self.chown(data_dir)
+        self.ensure_passfile()
+        env = {"PGPASSFILE": self.passfile, "PGAPPNAME": self.application_name}
+        rc, out, err = self.run(argv, environ_update=env)
+        if rc != 0:
+            # Leave nothing that could be taken for a standby.
+            self.empty_dir(data_dir)
+            self.module.fail_json(
+                msg=f"pg_basebackup failed (rc={rc}); {data_dir} was emptied again: {err.strip() or out.strip()}",
+                stderr=err,
+                rc=rc,
+                **self.result,
+            )
+        self.write_standby_settings()
+        self.result.update(changed=True, cloned=True)
+        if self.p["start"]:
+            self.start()
+
+    def __call__(self):
+        p = self.p
+        state = inspect_data_dir(p["data_dir"])
+        if is_standby_of(state, p["primary_host"], p["primary_port"], p["primary_user"], p["slot_name"]):
+            if self.ensure_passfile():
+                self.result["changed"] = True
+                self.commands.append(f"update {self.passfile}")
+            if p["start"] and not self.is_active():
+                if self.module.check_mode:
+                    self.commands.append(f"systemctl start {self.service}")
+                    self.result["changed"] = True
+                else:
+                    self.start()
+        elif not state["empty"] and not p["force"]:
+            self.module.fail_json(
+                msg=(
+                    f"refusing to clone into {p['data_dir']}: the directory is not empty and "
+                    f"{describe(state)}. Nothing was changed. Empty it yourself, or set force=true "
+                    "to stop the cluster and replace its contents."
+                ),
+                **self.result,
+            )
+        else:
+            self.clone(state)
+        if p["start"]:
+            self.wait_streaming()
+        current = inspect_data_dir(p["data_dir"])
+        conninfo = current["primary_conninfo"] or (self.conninfo() if self.module.check_mode else None)
+        self.result["primary_conninfo"] = redact_conninfo(conninfo) if conninfo else None
+        self.module.exit_json(**self.result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "primary_host": {"type": "str", "required": True},
+            "primary_port": {"type": "int", "default": 5432},
+            "primary_user": {"type": "str", "default": "replicator"},
+            "primary_password": {"type": "str", "no_log": True},
+            "passfile": {"type": "path"},
+            "slot_name": {"type": "str", "required": True},
+            "application_name": {"type": "str"},
+            "data_dir": {"type": "path", "required": True},
+            "version": {"type": "int", "default": 17},
+            "cluster": {"type": "str", "default": "main"},
+            "bin_dir": {"type": "path"},
+            "service": {"type": "str"},
+            "port": {"type": "int", "default": 5432},
+            "socket_dir": {"type": "path", "default": "/var/run/postgresql"},
+            "log_file": {"type": "path"},
+            "owner": {"type": "str", "default": "postgres"},
+            "force": {"type": "bool", "default": False},
+            "start": {"type": "bool", "default": True},
+            "wait_timeout": {"type": "int", "default": 120},
+        },
+        supports_check_mode=True,
+    )
+    if not is_valid_slot_name(module.params["slot_name"]):
+        module.fail_json(
+            msg=(
+                f"slot_name={module.params['slot_name']!r} is not a valid replication slot name: "
+                "use 1 to 63 lower-case letters, digits or underscores"
+            )
+        )
+    if module.params["wait_timeout"] < 0:
+        module.fail_json(msg="wait_timeout must be 0 (do not wait) or a positive number of seconds")
+    StandbyClone(module)()
+
+
+if __name__ == "__main__":
+    main()
