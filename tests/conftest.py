@@ -61,7 +61,11 @@ def run_module(monkeypatch):
         monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": payload})))
         monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy", raising=False)
         if runner is not None:
-            monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, args, **kw: runner(self, args, **kw))
+            monkeypatch.setattr(
+                basic.AnsibleModule,
+                "run_command",
+                lambda self, args, **kw: runner(self, args, **kw),  # noqa: PLW0108 -- binds self
+            )
         with pytest.raises(ModuleExit) as exc:
             main()
         return exc.value.result, exc.value.failed

@@ -201,7 +201,6 @@ from ansible_collections.otus.pgrepl.plugins.module_utils.pg_clone import (
     inspect_data_dir,
     is_standby_of,
     merge_pgpass,
-    parse_auto_conf,
     redact_conninfo,
     render_auto_conf,
 )
@@ -299,7 +298,9 @@ class StandbyClone:
         if os.path.exists(self.passfile):
             with open(self.passfile) as handle:
                 existing = handle.read()
-        wanted = merge_pgpass(existing, self.p["primary_host"], self.p["primary_port"], self.p["primary_user"], password)
+        wanted = merge_pgpass(
+            existing, self.p["primary_host"], self.p["primary_port"], self.p["primary_user"], password
+        )
         stat = os.stat(self.passfile) if os.path.exists(self.passfile) else None
         right_mode = stat is not None and (stat.st_mode & 0o777) == 0o600 and stat.st_uid == self.owner.pw_uid
         if wanted == existing and right_mode:

@@ -1,0 +1,102 @@
+"""Bad input stops in the preflight checks, with a message naming the variable.
+
+The checks run against hosts reached with the local connection; the role
+under test only asserts and sets facts, so nothing on this machine changes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAYBOOK = ROOT / "tests" / "preflight" / "check.yml"
+GOOD_PASSWORD = "unit-test-only"
+
+
+def inventory(primaries, standbys, **group_vars):
+    hosts = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "postgresql_host_address": "127.0.0.1",
+    }
+    return {
+        "all": {
+            "vars": {"postgresql_replication_password": GOOD_PASSWORD, **group_vars},
+            "children": {
+                "postgresql_primary": {"hosts": {h: dict(hosts) for h in primaries}},
+                "postgresql_standby": {"hosts": {h: dict(hosts) for h in standbys}},
+            },
+        }
+    }
+
+
+def run_checks(tmp_path: Path, inv: dict, host_vars: dict | None = None) -> subprocess.CompletedProcess[str]:
+    inv_file = tmp_path / "inventory.yml"
+    if host_vars:
+        for group in inv["all"]["children"].values():
+            for host, extra in host_vars.items():
+                if host in group["hosts"]:
+                    group["hosts"][host].update(extra)
+    inv_file.write_text(yaml.safe_dump(inv))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(ROOT / "collections")
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
+    return subprocess.run(
+        ["ansible-playbook", "-i", str(inv_file), str(PLAYBOOK)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_a_good_inventory_passes(tmp_path):
+    result = run_checks(tmp_path, inventory(["node1"], ["node2", "node3"]))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("primaries", "standbys", "group_vars", "host_vars", "expected"),
+    [
+        ([], ["node2"], {}, None, "'postgresql_primary' must hold exactly one host; it holds 0"),
+        (["node1", "node9"], ["node2"], {}, None, "it holds 2: node1, node9"),
+        (
+            ["node1"],
+            ["node2"],
+            {},
+            {"node2": {"postgresql_slot_name": "Node-2"}},
+            "postgresql_slot_name=Node-2",
+        ),
+        (["node1"], ["node2"], {"postgresql_version": 12}, None, "postgresql_version"),
+        (
+            ["node1"],
+            ["node2"],
+            {"postgresql_replication_password": ""},
+            None,
+            "postgresql_replication_password is empty",
+        ),
+        (
+            ["node1"],
+            ["node-2", "node_2"],
+            {},
+            None,
+            "Two standbys would share a replication slot: node_2, node_2",
+        ),
+    ],
+    ids=["no-primary", "two-primaries", "bad-slot", "old-version", "no-password", "slot-clash"],
+)
+def test_bad_input_is_refused_naming_the_variable(
+    tmp_path, primaries, standbys, group_vars, host_vars, expected
+):
+    result = run_checks(tmp_path, inventory(primaries, standbys, **group_vars), host_vars)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert expected in " ".join(output.split()), output
+    assert GOOD_PASSWORD not in output

@@ -1,0 +1,59 @@
+"""Role conventions: defaults mirrored in argument_specs, preflight first, READMEs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+COLLECTION = Path(__file__).resolve().parents[1] / "collections" / "ansible_collections" / "otus" / "pgrepl"
+ROLES = sorted(p for p in (COLLECTION / "roles").iterdir() if (p / "tasks" / "main.yml").exists())
+
+
+def load(path: Path):
+    return yaml.safe_load(path.read_text()) if path.exists() else None
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_defaults_are_mirrored_in_argument_specs(role: Path):
+    defaults = load(role / "defaults" / "main.yml") or {}
+    specs = load(role / "meta" / "argument_specs.yml")
+    assert specs, f"{role.name} has no meta/argument_specs.yml"
+    options = specs["argument_specs"]["main"].get("options", {})
+    assert set(defaults) == set(options), f"{role.name}: defaults and argument_specs differ"
+    for name, value in defaults.items():
+        assert options[name].get("default") == value, f"{role.name}: default of {name} differs"
+        assert options[name].get("description"), f"{role.name}: {name} has no description"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_variables_carry_the_role_prefix(role: Path):
+    defaults = load(role / "defaults" / "main.yml") or {}
+    for name in defaults:
+        assert name.startswith(role.name + "_"), f"{role.name}: {name} lacks the role prefix"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_preflight_runs_first(role: Path):
+    tasks = load(role / "tasks" / "main.yml")
+    first = tasks[0]
+    assert first.get("ansible.builtin.import_tasks") == "preflight.yml", (
+        f"{role.name}: preflight is not first"
+    )
+    assert (role / "tasks" / "preflight.yml").exists()
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_every_role_has_a_readme(role: Path):
+    readme = role / "README.md"
+    assert readme.exists() and len(readme.read_text().strip()) > 200, f"{role.name} needs a README"
+
+
+def test_site_checks_the_inventory_before_changing_anything():
+    plays = load(COLLECTION / "playbooks" / "site.yml")
+    first = plays[0]
+    assert first["any_errors_fatal"] is True
+    assert [r["role"] for r in first["roles"]] == ["otus.pgrepl.postgresql"]
+    assert "tasks" not in first and "pre_tasks" not in first
+    assert all(play.get("any_errors_fatal") for play in plays)
