@@ -77,7 +77,9 @@ class BarmanCli:
         try:
             data = json.loads(out) if out.strip() else {}
         except ValueError as exc:
-            raise BarmanError(f"barman {' '.join(args)} printed no JSON (rc={rc}): {(err or out).strip()}") from exc
+            raise BarmanError(
+                f"barman {' '.join(args)} printed no JSON (rc={rc}): {(err or out).strip()}"
+            ) from exc
         if isinstance(data, dict) and data.get("_ERROR"):
             raise BarmanError("; ".join(str(e) for e in data["_ERROR"]))
         if rc != 0 and not data:

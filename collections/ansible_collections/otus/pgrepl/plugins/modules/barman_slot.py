@@ -188,7 +188,9 @@ class SlotManager:
                 "Check the host and port in its conninfo, pg_hba on the server, and the barman passfile."
             )
         if not server.get("streaming_archiver"):
-            self.fail(f"server '{name}' has streaming_archiver off in Barman's configuration: turn it on to stream WAL")
+            self.fail(
+                f"server '{name}' has streaming_archiver off in Barman's configuration: turn it on to stream WAL"
+            )
         if slot is None:
             if self.module.check_mode:
                 self.would("receive-wal", "--create-slot", name)
@@ -216,7 +218,11 @@ class SlotManager:
                     f"the slot of '{name}' did not become active within {self.p['wait_timeout']}s "
                     f"(slot: {slot}; receive-wal running: {running}); barman check says: "
                     + describe_checks(
-                        {k: v for k, v in checks.items() if k in ("replication_slot", "receive_wal_running", "postgresql_streaming")}
+                        {
+                            k: v
+                            for k, v in checks.items()
+                            if k in ("replication_slot", "receive_wal_running", "postgresql_streaming")
+                        }
                     )
                 )
             time.sleep(1)
@@ -234,7 +240,9 @@ class SlotManager:
             else:
                 rc, out, err = self.cli.run("receive-wal", "--stop", name)
                 if rc != 0:
-                    self.fail(f"barman could not stop receive-wal of '{name}' (rc={rc}): {(err or out).strip()}")
+                    self.fail(
+                        f"barman could not stop receive-wal of '{name}' (rc={rc}): {(err or out).strip()}"
+                    )
                 self.result["changed"] = True
         if slot is not None:
             if self.module.check_mode:
@@ -247,7 +255,9 @@ class SlotManager:
                     if rc == 0:
                         break
                     if time.monotonic() >= deadline:
-                        self.fail(f"barman could not drop the slot of '{name}' (rc={rc}): {(err or out).strip()}")
+                        self.fail(
+                            f"barman could not drop the slot of '{name}' (rc={rc}): {(err or out).strip()}"
+                        )
                     time.sleep(1)
                 self.result["changed"] = True
             self.result["dropped"] = True
@@ -271,7 +281,9 @@ class SlotManager:
         if not configured:
             self.fail(f"server '{self.p['server']}' has no slot_name in Barman's configuration")
         if slot is not None and slot["name"] != configured:
-            self.fail(f"barman reports slot {slot['name']!r} for '{self.p['server']}', expected {configured!r}")
+            self.fail(
+                f"barman reports slot {slot['name']!r} for '{self.p['server']}', expected {configured!r}"
+            )
         try:
             if self.p["state"] == "present":
                 self.present(server, slot, running, checks)
