@@ -72,6 +72,20 @@ def molecule(session: nox.Session, scenario: str) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """Regenerate docs/reference/ from argument_specs and module DOCUMENTATION."""
+    session.run("python", "-m", "tools.docs", *session.posargs)
+
+
+@nox.session(default=False)
+def converge(session: nox.Session) -> None:
+    """Bring up the verified local stand (node1, node2, barman); rerun: changed=0."""
+    if not lh.is_root():
+        session.error("the local stand runs rootful podman hosts with systemd: run nox as root")
+    session.run("invoke", "stand.up", *session.posargs, external=True)
+
+
+@nox.session
 def build(session: nox.Session) -> None:
     """Build dist/otus-pgrepl-VERSION.tar.gz, install it offline, load plugin docs."""
     version = _galaxy_version()

@@ -4,6 +4,7 @@ manage the local hosts. Each task is thin and delegates to the tools; run
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from invoke.tasks import task
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tools import localhosts as lh  # noqa: E402
+from tools import stand as st  # noqa: E402
 
 
 def _apt_missing(c: Context, packages: tuple[str, ...]) -> list[str]:
@@ -124,8 +126,110 @@ def test(c: Context, scenario: str = "") -> None:
         c.run("nox", pty=sys.stdout.isatty())
 
 
+def _stand_ready(c: Context) -> None:
+    if not lh.is_root():
+        raise Exit("The local stand runs rootful podman hosts with systemd: run this as root.", code=2)
+    ensure(c)
+
+
+@task(help={"quiet": "do not stream the playbooks' output"})
+def up(c: Context, quiet: bool = False) -> None:
+    """Bring up the verified local stand (node1 primary, node2 standby, barman); idempotent."""
+    _stand_ready(c)
+    runs = st.up(stream=not quiet)
+    for run in runs:
+        print(f"{Path(run.playbook).name}: rc={run.rc} changed={run.changed} in {run.seconds:.0f}s")
+    if runs[-1].rc != 0:
+        raise Exit(f"{Path(runs[-1].playbook).name} failed (rc={runs[-1].rc}); see the output above", code=1)
+    print(st.how_to_reach())
+
+
+@task
+def down(c: Context) -> None:
+    """Remove the local stand's hosts and network (its generated passwords stay)."""
+    try:
+        lh.require_podman()
+    except lh.PrerequisiteError as exc:
+        raise Exit(str(exc), code=2) from exc
+    names, network = st.down()
+    print(
+        f"removed hosts: {names or 'none'}; network {st.STAND_NETWORK}: {'removed' if network else 'absent'}"
+    )
+
+
+@task
+def status(c: Context) -> None:
+    """Show the stand's hosts and run the otus.pgrepl.verify health report."""
+    try:
+        lh.require_podman()
+    except lh.PrerequisiteError as exc:
+        raise Exit(str(exc), code=2) from exc
+    c.run(f"podman ps -a --filter label={st.STAND_LABEL}")
+    run = st.run_playbook(st.PLAYBOOKS / "verify.yml")
+    if run.rc != 0:
+        raise Exit("the stand is not healthy: see the report above", code=1)
+
+
+@task(help={"host": "stand host (node1, node2)", "command": "SQL to run instead of an interactive psql"})
+def psql(c: Context, host: str = "node1", command: str = "") -> None:
+    """Open psql as postgres on a stand host (or run one SQL command)."""
+    if host not in st.hosts():
+        raise Exit(f"no host {host!r} in the stand; hosts: {', '.join(st.hosts())}", code=2)
+    sql = f" -c {shlex.quote(command)}" if command else ""
+    tty = "-it" if sys.stdin.isatty() and not command else "-i"
+    c.run(f"podman exec {tty} {st.container(host)} runuser -u postgres -- psql{sql}", pty=not command)
+
+
+@task(help={"server": "Barman server name (default: all of them)"})
+def backup(c: Context, server: str = "") -> None:
+    """Take a base backup now and wait until it is DONE (otus.pgrepl.backup)."""
+    extra = ["-e", f"barman_server={server}"] if server else []
+    run = st.run_playbook(st.PLAYBOOKS / "backup.yml", *extra)
+    if run.rc != 0:
+        raise Exit("the backup did not reach DONE: see the output above", code=1)
+
+
+@task
+def secrets(c: Context) -> None:
+    """Generate the stand's passwords into stand/.secrets.yml (0600) unless they exist."""
+    path = st.ensure_secrets()
+    print(f"{path.relative_to(st.ROOT)}: passwords ready (not printed)")
+
+
+@task(
+    help={
+        "name": "directory name of the new stand",
+        "primary": "NAME=ADDRESS of the primary",
+        "standbys": "comma-separated NAME=ADDRESS of the standbys",
+        "barman": "NAME=ADDRESS of the Barman host",
+        "version": "PostgreSQL major version",
+        "user": "SSH user Ansible logs in as",
+        "output_dir": "where to create the directory",
+    }
+)
+def new(
+    c: Context,
+    name: str = "pgrepl-stand",
+    primary: str = "node1=192.168.57.11",
+    standbys: str = "node2=192.168.57.12",
+    barman: str = "barman=192.168.57.13",
+    version: int = 17,
+    user: str = "debian",
+    output_dir: str = ".",
+) -> None:
+    """Generate a ready directory for your own hosts (inventory, vault placeholders, playbook)."""
+    try:
+        target = st.new_stand(name, primary, standbys, barman, version, user, Path(output_dir))
+    except ValueError as exc:
+        raise Exit(str(exc), code=2) from exc
+    print(f"created {target}; next: edit group_vars/all/vault.yml, see its README.md")
+
+
 ns = Collection()
 ns.add_collection(Collection("machine", prepare=prepare, ensure=ensure))
 ns.add_collection(Collection("image", build=build))
 ns.add_collection(Collection("hosts", clean=clean, list=list_hosts))
+ns.add_collection(
+    Collection("stand", up=up, down=down, status=status, psql=psql, backup=backup, secrets=secrets, new=new)
+)
 ns.add_task(test)
