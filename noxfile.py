@@ -85,6 +85,15 @@ def converge(session: nox.Session) -> None:
     session.run("invoke", "stand.up", *session.posargs, external=True)
 
 
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmark cold converge and rerun of the local stand; writes bench/results/."""
+    if not lh.is_root():
+        session.error("the benchmark runs rootful podman hosts with systemd: run nox as root")
+    session.run("invoke", "machine.ensure", external=True)
+    session.run("python", "-m", "bench.converge", *session.posargs)
+
+
 @nox.session
 def build(session: nox.Session) -> None:
     """Build dist/otus-pgrepl-VERSION.tar.gz, install it offline, load plugin docs."""

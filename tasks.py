@@ -207,7 +207,7 @@ def secrets(c: Context) -> None:
         "output_dir": "where to create the directory",
     }
 )
-def new(
+def new(  # noqa: PLR0917 -- invoke maps each option to a parameter
     c: Context,
     name: str = "pgrepl-stand",
     primary: str = "node1=192.168.57.11",
@@ -219,7 +219,15 @@ def new(
 ) -> None:
     """Generate a ready directory for your own hosts (inventory, vault placeholders, playbook)."""
     try:
-        target = st.new_stand(name, primary, standbys, barman, version, user, Path(output_dir))
+        target = st.new_stand(
+            name,
+            primary=primary,
+            standbys=standbys,
+            barman=barman,
+            version=version,
+            user=user,
+            output_dir=Path(output_dir),
+        )
     except ValueError as exc:
         raise Exit(str(exc), code=2) from exc
     print(f"created {target}; next: edit group_vars/all/vault.yml, see its README.md")

@@ -25,12 +25,12 @@ def ansible(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 def generated(tmp_path: Path) -> Path:
     return stand.new_stand(
         "two-standbys",
-        "pg1=10.20.0.11",
-        "pg2=10.20.0.12, pg-3=10.20.0.14",
-        "bk=10.20.0.13",
-        17,
-        "admin",
-        tmp_path,
+        primary="pg1=10.20.0.11",
+        standbys="pg2=10.20.0.12, pg-3=10.20.0.14",
+        barman="bk=10.20.0.13",
+        version=17,
+        user="admin",
+        output_dir=tmp_path,
     )
 
 
@@ -63,7 +63,16 @@ def test_generated_passwords_are_vault_placeholders(generated: Path):
 
 def test_placeholders_stop_the_playbook(generated: Path):
     result = ansible(
-        ["ansible-playbook", "playbook.yml", "-i", "inventory.yml", "--limit", "pg1", "-e", "ansible_connection=local"],
+        [
+            "ansible-playbook",
+            "playbook.yml",
+            "-i",
+            "inventory.yml",
+            "--limit",
+            "pg1",
+            "-e",
+            "ansible_connection=local",
+        ],
         generated,
     )
     assert result.returncode != 0

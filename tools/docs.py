@@ -102,7 +102,13 @@ def modules_reference() -> str:
             parts.append("| key | type | returned | description |\n| --- | --- | --- | --- |")
             for key in sorted(returns):
                 ret = returns[key]
-                parts.append(f"| `{key}` | {ret.get('type', '')} | {ret.get('returned', '')} | {_text(ret.get('description'))} |")
+                cells = [
+                    f"`{key}`",
+                    ret.get("type", ""),
+                    ret.get("returned", ""),
+                    _text(ret.get("description")),
+                ]
+                parts.append("| " + " | ".join(cells) + " |")
             parts.append("")
         parts.append("### Examples\n")
         parts.append("```yaml" + docs.get("EXAMPLES", "").rstrip() + "\n```\n")

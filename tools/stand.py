@@ -168,6 +168,7 @@ def parse_host(spec: str, what: str) -> tuple[str, str]:
 
 def new_stand(
     name: str,
+    *,
     primary: str,
     standbys: str,
     barman: str,

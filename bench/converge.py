@@ -1,0 +1,100 @@
+"""Converge benchmark: cold converge of the local stand (image cached, no
+hosts) and a rerun on the standing stand; medians over several runs.
+
+    python -m bench.converge [--runs N] [--keep]
+
+Writes bench/results/converge.json and bench/results/converge.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from tools import localhosts as lh
+from tools import stand
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGETS = {"cold_seconds": 180.0, "rerun_seconds": 30.0, "rerun_changed": 0}
+
+
+def measure_once() -> dict:
+    stand.down()
+    cold = stand.up(stream=False)
+    if cold[-1].rc != 0:
+        raise SystemExit(
+            f"cold converge failed in {Path(cold[-1].playbook).name}:\n{cold[-1].output[-3000:]}"
+        )
+    rerun = stand.up(stream=False)
+    if rerun[-1].rc != 0:
+        raise SystemExit(f"rerun failed in {Path(rerun[-1].playbook).name}:\n{rerun[-1].output[-3000:]}")
+    by_name = {Path(r.playbook).name: r for r in rerun}
+    return {
+        "cold_seconds": round(sum(r.seconds for r in cold), 1),
+        "cold_site_seconds": round(next(r.seconds for r in cold if Path(r.playbook).name == "site.yml"), 1),
+        "rerun_seconds": round(sum(r.seconds for r in rerun), 1),
+        "rerun_site_seconds": round(by_name["site.yml"].seconds, 1),
+        "rerun_changed": by_name["site.yml"].changed,
+        "rerun_hosts_changed": by_name["hosts.yml"].changed,
+    }
+
+
+def table(summary: dict, runs: list[dict]) -> str:
+    lines = [
+        "# Converge benchmark",
+        "",
+        f"Measured {summary['measured_at']} on {summary['machine']} ({summary['cpus']} CPUs), "
+        f"{len(runs)} runs, medians. Cold: no hosts, image cached, apt cache warm; "
+        "hosts + site + verify. Rerun: the same on the standing stand.",
+        "",
+        "| measure | median | runs | target | met |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for key in ("cold_seconds", "rerun_seconds", "rerun_changed"):
+        target = TARGETS[key]
+        median = summary["median"][key]
+        met = median <= target
+        values = ", ".join(str(r[key]) for r in runs)
+        lines.append(f"| {key} | {median} | {values} | ≤ {target} | {'yes' if met else 'no'} |")
+    for key in ("cold_site_seconds", "rerun_site_seconds", "rerun_hosts_changed"):
+        values = ", ".join(str(r[key]) for r in runs)
+        lines.append(f"| {key} | {summary['median'][key]} | {values} | | |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="leave the stand up at the end")
+    args = parser.parse_args(argv)
+    lh.require_podman()
+    runs = []
+    for i in range(args.runs):
+        result = measure_once()
+        print(f"run {i + 1}/{args.runs}: {json.dumps(result)}", flush=True)
+        runs.append(result)
+    if not args.keep:
+        stand.down()
+    summary = {
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": platform.node(),
+        "cpus": os.cpu_count(),
+        "runs": runs,
+        "median": {k: statistics.median(r[k] for r in runs) for k in runs[0]},
+        "targets": TARGETS,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "converge.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (RESULTS / "converge.md").write_text(table(summary, runs))
+    print(table(summary, runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
