@@ -150,4 +150,5 @@ def build(session: nox.Session) -> None:
 def _documented_plugins(root: Path) -> list[tuple[str, str]]:
     found = [("module", p.stem) for p in sorted((root / "plugins" / "modules").glob("*.py"))]
     found += [("filter", p.stem) for p in sorted((root / "plugins" / "filter").glob("*.yml"))]
+    found += [("connection", p.stem) for p in sorted((root / "plugins" / "connection").glob("*.py"))]
     return [(k, n) for k, n in found if not n.startswith("_")]
