@@ -29,6 +29,14 @@ def _apt_missing(c: Context, packages: tuple[str, ...]) -> list[str]:
     return missing
 
 
+def _require_podman() -> None:
+    """Exit with what to install or run when podman (or root) is missing."""
+    try:
+        lh.require_podman()
+    except lh.PrerequisiteError as exc:
+        raise Exit(str(exc), code=2) from exc
+
+
 @task
 def prepare(c: Context) -> None:
     """Install podman and friends, select runc, create the shared apt cache (root, idempotent)."""
@@ -69,10 +77,7 @@ def prepare(c: Context) -> None:
 @task(help={"rebuild": "build again even when the image exists", "mirror": "Debian mirror URL"})
 def build(c: Context, rebuild: bool = False, mirror: str = "") -> None:
     """Build the Debian trixie systemd host image with debootstrap (cached)."""
-    try:
-        lh.require_podman()
-    except lh.PrerequisiteError as exc:
-        raise Exit(str(exc), code=2) from exc
+    _require_podman()
     if lh.image_exists() and not rebuild:
         print(f"{lh.IMAGE} exists (use --rebuild to build it again)")
         return
@@ -96,10 +101,7 @@ def ensure(c: Context) -> None:
 @task
 def clean(c: Context) -> None:
     """Remove this project's stale hosts and networks (by label and name), nothing else."""
-    try:
-        lh.require_podman()
-    except lh.PrerequisiteError as exc:
-        raise Exit(str(exc), code=2) from exc
+    _require_podman()
     containers, networks = lh.clean()
     print(f"removed hosts: {containers or 'none'}; networks: {networks or 'none'}")
 
@@ -107,10 +109,7 @@ def clean(c: Context) -> None:
 @task(name="list")
 def list_hosts(c: Context) -> None:
     """List this project's hosts and networks."""
-    try:
-        lh.require_podman()
-    except lh.PrerequisiteError as exc:
-        raise Exit(str(exc), code=2) from exc
+    _require_podman()
     c.run(f"podman ps -a --filter label={lh.PROJECT_LABEL}")
     c.run(f"podman network ls --filter name=^{lh.NETWORK_PREFIX}")
 
@@ -147,10 +146,7 @@ def up(c: Context, quiet: bool = False) -> None:
 @task
 def down(c: Context) -> None:
     """Remove the local stand's hosts and network (its generated passwords stay)."""
-    try:
-        lh.require_podman()
-    except lh.PrerequisiteError as exc:
-        raise Exit(str(exc), code=2) from exc
+    _require_podman()
     names, network = st.down()
     print(
         f"removed hosts: {names or 'none'}; network {st.STAND_NETWORK}: {'removed' if network else 'absent'}"
@@ -160,10 +156,7 @@ def down(c: Context) -> None:
 @task
 def status(c: Context) -> None:
     """Show the stand's hosts and run the otus.pgrepl.verify health report."""
-    try:
-        lh.require_podman()
-    except lh.PrerequisiteError as exc:
-        raise Exit(str(exc), code=2) from exc
+    _require_podman()
     c.run(f"podman ps -a --filter label={st.STAND_LABEL}")
     run = st.run_playbook(st.PLAYBOOKS / "verify.yml")
     if run.rc != 0:
