@@ -104,10 +104,19 @@ def run_playbook(playbook: Path | str, *extra: str, stream: bool = True) -> Play
     return PlaybookRun(str(playbook), rc, time.monotonic() - started, parse_recap(output), output)
 
 
+def running_hosts(runner: lh.Runner = lh.run) -> set[str]:
+    argv = ["podman", "ps", "--filter", f"label={STAND_LABEL}", "--filter", "status=running"]
+    ps = runner([*argv, "--format", "{{.Names}}"])
+    return {n for n in ps.stdout.split() if n}
+
+
 def up(stream: bool = True) -> list[PlaybookRun]:
-    """Hosts, then site, then verify; stops at the first failure."""
+    """Hosts (unless all run already), then site, then verify; stops at the first failure."""
     runs = []
-    for playbook in (STAND / "hosts.yml", PLAYBOOKS / "site.yml", PLAYBOOKS / "verify.yml"):
+    playbooks = [STAND / "hosts.yml", PLAYBOOKS / "site.yml", PLAYBOOKS / "verify.yml"]
+    if {container(h) for h in hosts()} <= running_hosts():
+        playbooks = playbooks[1:]
+    for playbook in playbooks:
         run = run_playbook(playbook, stream=stream)
         runs.append(run)
         if run.rc != 0:
