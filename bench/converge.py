@@ -52,7 +52,8 @@ def table(summary: dict, runs: list[dict]) -> str:
         "",
         f"Measured {summary['measured_at']} on {summary['machine']} ({summary['cpus']} CPUs), "
         f"{len(runs)} runs, medians. Cold: no hosts, image cached, apt cache warm; "
-        "hosts + site + verify. Rerun: the same on the standing stand.",
+        "hosts + site + verify. Rerun: the same command on the standing stand "
+        "(the hosts playbook is skipped when every host runs).",
         "",
         "| measure | median | runs | target | met |",
         "| --- | --- | --- | --- | --- |",

@@ -38,9 +38,8 @@ def test_variables_carry_the_role_prefix(role: Path):
 def test_preflight_runs_first(role: Path):
     tasks = load(role / "tasks" / "main.yml")
     first = tasks[0]
-    assert first.get("ansible.builtin.import_tasks") == "preflight.yml", (
-        f"{role.name}: preflight is not first"
-    )
+    preflight = first.get("ansible.builtin.import_tasks") or first.get("ansible.builtin.include_tasks")
+    assert preflight == "preflight.yml", f"{role.name}: preflight is not first"
     assert (role / "tasks" / "preflight.yml").exists()
 
 
