@@ -93,7 +93,11 @@ def build(c: Context, rebuild: bool = False, mirror: str = "") -> None:
 @task
 def ensure(c: Context) -> None:
     """Prepare the machine and build the image only where something is missing."""
-    if lh.missing_commands(["podman", "runc", "debootstrap"]) or not lh.CONTAINERS_CONF.exists():
+    if (
+        lh.missing_commands(["podman", "runc", "debootstrap"])
+        or not lh.CONTAINERS_CONF.exists()
+        or not (lh.APT_CACHE / "partial").is_dir()
+    ):
         prepare(c)
     build(c)
 
