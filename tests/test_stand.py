@@ -1,0 +1,72 @@
+"""Helpers of the local stand: recap parsing, generated secrets, teardown by label."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from tools import stand
+
+RECAP = """
+PLAY RECAP *********************************************************************
+barman                     : ok=40   changed=0    unreachable=0    failed=0 skipped=1
+node1                      : ok=59   changed=2    unreachable=0    failed=0 skipped=2
+node2                      : ok=50   changed=1    unreachable=0    failed=1 skipped=2
+"""
+
+
+def test_parse_recap_counts_changes_per_host():
+    recap = stand.parse_recap(RECAP)
+    assert recap["node1"] == {"ok": 59, "changed": 2, "unreachable": 0, "failed": 0}
+    assert recap["node2"]["failed"] == 1
+    run = stand.PlaybookRun("site.yml", 2, 1.0, recap)
+    assert run.changed == 3
+
+
+def test_secrets_are_generated_once_private_and_complete(tmp_path: Path):
+    path = tmp_path / ".secrets.yml"
+    stand.ensure_secrets(path)
+    first = yaml.safe_load(path.read_text())
+    assert set(first) == set(stand.PASSWORD_VARS)
+    assert all(len(v) >= 24 for v in first.values())
+    assert len(set(first.values())) == len(first)
+    assert path.stat().st_mode & 0o777 == 0o600
+    stand.ensure_secrets(path)
+    assert yaml.safe_load(path.read_text()) == first
+
+
+def test_secrets_keep_what_the_user_set(tmp_path: Path):
+    path = tmp_path / ".secrets.yml"
+    path.write_text("postgresql_replication_password: mine\n")
+    stand.ensure_secrets(path)
+    data = yaml.safe_load(path.read_text())
+    assert data["postgresql_replication_password"] == "mine"
+    assert data["postgresql_barman_password"]
+
+
+def test_down_removes_only_the_stand(monkeypatch):
+    calls = []
+
+    def fake(argv):
+        argv = list(argv)
+        calls.append(argv)
+        if argv[:2] == ["podman", "ps"]:
+            assert f"label={stand.STAND_LABEL}" in argv
+            return subprocess.CompletedProcess(argv, 0, "pgrepl-node1\npgrepl-barman\n", "")
+        if argv[:3] == ["podman", "network", "exists"]:
+            return subprocess.CompletedProcess(argv, 0, "", "")
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    names, network = stand.down(fake)
+    assert names == ["pgrepl-node1", "pgrepl-barman"]
+    assert network is True
+    assert ["podman", "rm", "-f", "-t", "0", "pgrepl-node1", "pgrepl-barman"] in calls
+    assert ["podman", "network", "rm", "-f", stand.STAND_NETWORK] in calls
+
+
+def test_inventory_hosts_and_containers():
+    assert stand.hosts() == ["node1", "node2", "barman"]
+    assert stand.container("node2") == "pgrepl-node2"
+    assert "invoke stand.down" in stand.how_to_reach()
