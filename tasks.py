@@ -58,10 +58,9 @@ def prepare(c: Context) -> None:
     if missing:
         print(f"installing: {' '.join(missing)}")
         c.run("apt-get update -qq", env={"DEBIAN_FRONTEND": "noninteractive"})
-        c.run(
-            "apt-get install -y -qq --no-install-recommends " + " ".join(missing),
-            env={"DEBIAN_FRONTEND": "noninteractive"},
-        )
+        # With recommends: the set this recipe was proven with (catatonit,
+        # containernetworking-plugins, nftables come that way).
+        c.run("apt-get install -y -qq " + " ".join(missing), env={"DEBIAN_FRONTEND": "noninteractive"})
     conf = lh.CONTAINERS_CONF
     current = conf.read_text() if conf.exists() else ""
     wanted = lh.containers_conf_with_runc(current)

@@ -33,6 +33,8 @@ HOST_PACKAGES = (
     "fuse-overlayfs",
     "netavark",
     "aardvark-dns",
+    # netavark sets up the hosts' network with the iptables command.
+    "iptables",
 )
 # What the image carries beyond minbase: systemd as PID 1, Python for Ansible,
 # python3-apt so the apt module does not have to bootstrap it in every host.
