@@ -181,11 +181,16 @@ def stale_objects(runner: Runner = run) -> tuple[list[str], list[str]]:
     return containers, networks
 
 
+def remove_containers(names: list[str], runner: Runner = run) -> None:
+    """Force-remove containers at once (systemd hosts need no stop timeout)."""
+    if names:
+        runner(["podman", "rm", "-f", "-t", "0", *names])
+
+
 def clean(runner: Runner = run) -> tuple[list[str], list[str]]:
     """Remove this project's containers and networks, nothing else."""
     containers, networks = stale_objects(runner)
-    if containers:
-        runner(["podman", "rm", "-f", "-t", "0", *containers])
+    remove_containers(containers, runner)
     for net in networks:
         runner(["podman", "network", "rm", "-f", net])
     return containers, networks

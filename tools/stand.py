@@ -140,8 +140,7 @@ def down(runner: lh.Runner = lh.run) -> tuple[list[str], bool]:
     """Remove the stand's hosts (by label) and network; the secrets stay."""
     ps = runner(["podman", "ps", "-a", "--filter", f"label={STAND_LABEL}", "--format", "{{.Names}}"])
     names = [n for n in ps.stdout.split() if n]
-    if names:
-        runner(["podman", "rm", "-f", "-t", "0", *names])
+    lh.remove_containers(names, runner)
     net = runner(["podman", "network", "exists", STAND_NETWORK])
     removed_net = net.returncode == 0
     if removed_net:
