@@ -1,0 +1,158 @@
+# Copyright: (c) 2026, otus.pgrepl developers
+# MIT License (see LICENSE)
+"""Recovery targets and Barman backups: parse, compare, choose.
+
+Pure functions, so unit tests need no Barman and the module stays thin.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+TARGET_KINDS = ("time", "lsn", "xid", "name", "immediate")
+_LSN = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
+
+
+class TargetError(ValueError):
+    """The requested recovery target cannot be used; the message says what to fix."""
+
+
+def parse_lsn(text):
+    """'0/3000028' -> integer position in the WAL."""
+    match = _LSN.match(str(text).strip())
+    if not match:
+        raise TargetError(f"target_lsn={text!r} is not an LSN: write it as PostgreSQL prints it, e.g. 0/3000028")
+    return (int(match.group(1), 16) << 32) + int(match.group(2), 16)
+
+
+def parse_time(text):
+    """An ISO timestamp with an explicit UTC offset -> aware datetime.
+
+    A time without an offset would be read in the restored server's timezone
+    setting: ambiguous, so refused.
+    """
+    raw = str(text).strip()
+    normalised = raw.replace("T", " ", 1)
+    # PostgreSQL prints offsets as +00 or +05:30; Python wants +HH:MM.
+    normalised = re.sub(r"([+-]\d{2})$", r"\1:00", normalised)
+    normalised = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", normalised)
+    normalised = re.sub(r"\s*(UTC|Z)$", "+00:00", normalised)
+    try:
+        value = datetime.datetime.fromisoformat(normalised)
+    except ValueError as exc:
+        raise TargetError(
+            f"target_time={raw!r} is not a timestamp: use e.g. '2026-11-25 18:00:00+00' (ISO 8601 with a UTC offset)"
+        ) from exc
+    if value.tzinfo is None:
+        raise TargetError(
+            f"target_time={raw!r} has no UTC offset; PostgreSQL would read it in the restored server's "
+            "timezone. Add one, e.g. '+00'."
+        )
+    return value
+
+
+def target_of(params):
+    """The one recovery target asked for -> (kind, value), or (None, None) for the end of the WAL."""
+    chosen = []
+    for kind in TARGET_KINDS:
+        value = params.get(f"target_{kind}")
+        if kind == "immediate":
+            if value:
+                chosen.append((kind, True))
+        elif value not in (None, ""):
+            chosen.append((kind, str(value)))
+    if len(chosen) > 1:
+        raise TargetError(
+            "give at most one recovery target; got " + ", ".join(f"target_{kind}" for kind, _ in chosen)
+        )
+    if not chosen:
+        return None, None
+    kind, value = chosen[0]
+    if kind == "time":
+        parse_time(value)
+    elif kind == "lsn":
+        parse_lsn(value)
+    elif kind == "xid" and not re.match(r"^[0-9]+$", value):
+        raise TargetError(f"target_xid={value!r} is not a transaction id (a whole number)")
+    return kind, value
+
+
+def backup_end(backup):
+    """show-backup JSON of one backup -> (end time, end LSN as int)."""
+    info = backup.get("base_backup_information", backup)
+    return parse_time(info["end_time"]), parse_lsn(info["end_lsn"])
+
+
+def check_target_after(backup, kind, value):
+    """Fail unless a time/LSN target lies at or after the end of the backup (recovery cannot stop earlier)."""
+    end_time, end_lsn = backup_end(backup)
+    backup_id = backup.get("backup_id", "?")
+    if kind == "time" and parse_time(value) < end_time:
+        raise TargetError(
+            f"target_time {value} is before backup {backup_id} ended ({end_time.isoformat(sep=' ')}): "
+            "a backup can only be rolled forward. Pick an earlier backup or a later target."
+        )
+    if kind == "lsn" and parse_lsn(value) < end_lsn:
+        raise TargetError(
+            f"target_lsn {value} is before backup {backup_id} ended (LSN {format_lsn(end_lsn)}): "
+            "a backup can only be rolled forward. Pick an earlier backup or a later target."
+        )
+
+
+def format_lsn(position):
+    return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
+
+
+def choose_backup(server, backups, requested, kind, value):
+    """Pick the backup to restore from list-backups + show-backup data.
+
+    backups: show-backup JSON dicts of the server's DONE backups, any order.
+    requested: 'auto' (the newest that ends before a time/LSN target, else the
+    newest), 'latest'/'last', 'oldest'/'first', or a backup id.
+    """
+    done = sorted(
+        (b for b in backups if b.get("status") == "DONE"),
+        key=lambda b: b["backup_id"],
+    )
+    if not done:
+        raise TargetError(
+            f"server {server} has no DONE backup to restore: take one first "
+            f"(otus.pgrepl.backup, or barman backup --wait {server})"
+        )
+    if requested in ("latest", "last"):
+        chosen = done[-1]
+    elif requested in ("oldest", "first"):
+        chosen = done[0]
+    elif requested == "auto":
+        if kind in ("time", "lsn"):
+            fitting = [b for b in done if _ends_by(b, kind, value)]
+            if not fitting:
+                oldest = done[0]
+                end_time, end_lsn = backup_end(oldest)
+                raise TargetError(
+                    f"target_{kind} {value} is before the end of the oldest DONE backup of {server} "
+                    f"({oldest['backup_id']}, ended {end_time.isoformat(sep=' ')} at LSN {format_lsn(end_lsn)}): "
+                    "no backup can reach it."
+                )
+            chosen = fitting[-1]
+        else:
+            chosen = done[-1]
+    else:
+        matches = [b for b in done if b["backup_id"] == requested]
+        if not matches:
+            raise TargetError(
+                f"server {server} has no DONE backup {requested}; DONE backups: "
+                + ", ".join(b["backup_id"] for b in done)
+            )
+        chosen = matches[0]
+    if kind in ("time", "lsn"):
+        check_target_after(chosen, kind, value)
+    return chosen
+
+
+def _ends_by(backup, kind, value):
+    end_time, end_lsn = backup_end(backup)
+    if kind == "time":
+        return end_time <= parse_time(value)
+    return end_lsn <= parse_lsn(value)
