@@ -22,7 +22,9 @@ def parse_lsn(text):
     """'0/3000028' -> integer position in the WAL."""
     match = _LSN.match(str(text).strip())
     if not match:
-        raise TargetError(f"target_lsn={text!r} is not an LSN: write it as PostgreSQL prints it, e.g. 0/3000028")
+        raise TargetError(
+            f"target_lsn={text!r} is not an LSN: write it as PostgreSQL prints it, e.g. 0/3000028"
+        )
     return (int(match.group(1), 16) << 32) + int(match.group(2), 16)
 
 
@@ -33,7 +35,7 @@ def parse_time(text):
     setting: ambiguous, so refused.
     """
     raw = str(text).strip()
-    normalised = raw.replace("T", " ", 1)
+    normalised = re.sub(r"^(\d{4}-\d{2}-\d{2})T", r"\1 ", raw)
     # PostgreSQL prints offsets as +00 or +05:30; Python wants +HH:MM.
     normalised = re.sub(r"([+-]\d{2})$", r"\1:00", normalised)
     normalised = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", normalised)
@@ -42,7 +44,8 @@ def parse_time(text):
         value = datetime.datetime.fromisoformat(normalised)
     except ValueError as exc:
         raise TargetError(
-            f"target_time={raw!r} is not a timestamp: use e.g. '2026-11-25 18:00:00+00' (ISO 8601 with a UTC offset)"
+            f"target_time={raw!r} is not a timestamp: use e.g. '2026-11-25 18:00:00+00' "
+            "(ISO 8601 with a UTC offset)"
         ) from exc
     if value.tzinfo is None:
         raise TargetError(
@@ -132,7 +135,8 @@ def choose_backup(server, backups, requested, kind, value):
                 end_time, end_lsn = backup_end(oldest)
                 raise TargetError(
                     f"target_{kind} {value} is before the end of the oldest DONE backup of {server} "
-                    f"({oldest['backup_id']}, ended {end_time.isoformat(sep=' ')} at LSN {format_lsn(end_lsn)}): "
+                    f"({oldest['backup_id']}, ended {end_time.isoformat(sep=' ')} "
+                    f"at LSN {format_lsn(end_lsn)}): "
                     "no backup can reach it."
                 )
             chosen = fitting[-1]

@@ -159,6 +159,7 @@ import shlex
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.otus.pgrepl.plugins.module_utils.barman_cli import BarmanCli, BarmanError
 from ansible_collections.otus.pgrepl.plugins.module_utils.restore_target import (
     TargetError,
@@ -264,14 +265,21 @@ class Restore:
             if state == "notdir":
                 raise TargetError(f"{self.dest.describe()} exists and is not a directory")
             if state in ("running", "used") and not self.p["force"]:
-                why = "holds postmaster.pid (a server runs there, or crashed)" if state == "running" else "is not empty"
+                why = (
+                    "holds postmaster.pid (a server runs there, or crashed)"
+                    if state == "running"
+                    else "is not empty"
+                )
                 raise TargetError(
                     f"{self.dest.describe()} {why}: nothing was changed. Stop that server and empty the "
                     "directory, or set force=true to have it renamed aside (never deleted)."
                 )
             if state in ("running", "used"):
-                stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
-                self.result["commands"].append(f"mv {self.dest.describe()} {self.dest.path}.before-restore-{stamp}")
+                # timezone.utc, not datetime.UTC: managed hosts may run Python older than 3.11.
+                stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")  # noqa: UP017
+                self.result["commands"].append(
+                    f"mv {self.dest.describe()} {self.dest.path}.before-restore-{stamp}"
+                )
                 if not self.module.check_mode:
                     self.result["moved_aside"] = self.dest.move_aside(stamp)
 
@@ -301,7 +309,11 @@ def main():
             "target_xid": {"type": "str"},
             "target_name": {"type": "str"},
             "target_immediate": {"type": "bool", "default": False},
-            "target_action": {"type": "str", "choices": ["promote", "pause", "shutdown"], "default": "promote"},
+            "target_action": {
+                "type": "str",
+                "choices": ["promote", "pause", "shutdown"],
+                "default": "promote",
+            },
             "exclusive": {"type": "bool", "default": False},
             "jobs": {"type": "int", "default": 1},
             "force": {"type": "bool", "default": False},

@@ -1,0 +1,217 @@
+"""barman_restore: backup choice, target checks and destination guards, with a fake barman."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.otus.pgrepl.plugins.module_utils import restore_target as rt
+from ansible_collections.otus.pgrepl.plugins.modules import barman_restore
+from tests.conftest import FakeRunner
+
+BACKUPS = {
+    "20261125T100000": ("2026-11-25 10:00:05.5+00:00", "0/4000000"),
+    "20261125T120000": ("2026-11-25 12:00:07+00:00", "0/9000000"),
+}
+BASE = {"server": "node1", "destination": "/restore/node1", "barman_user": "root"}
+
+
+def fake_barman(backups=BACKUPS, restore_rc=0, extra=()):
+    listing = [{"backup_id": i, "status": "DONE"} for i in backups] + list(extra)
+
+    def handler(argv, _kw):
+        argv = argv[argv.index("--") + 1 :] if argv[0] == "runuser" else argv
+        cmd = argv[argv.index("json") + 1] if "json" in argv else argv[1]
+        if cmd == "list-backups":
+            return 0, json.dumps({"node1": listing}), ""
+        if cmd == "show-backup":
+            backup_id = argv[-1]
+            end_time, end_lsn = backups[backup_id]
+            info = {"end_time": end_time, "end_lsn": end_lsn}
+            shown = {"backup_id": backup_id, "status": "DONE", "base_backup_information": info}
+            return 0, json.dumps({"node1": shown}), ""
+        if cmd == "restore":
+            return restore_rc, "Restore operation completed", "" if restore_rc == 0 else "boom"
+        return 1, "", f"unexpected {argv}"
+
+    return handler
+
+
+def runner(dest_state="absent", **kw):
+    return FakeRunner(
+        {
+            "barman": fake_barman(**kw),
+            "sh": lambda a, k: (0, dest_state + "\n", ""),
+            "mv": lambda a, k: (0, "", ""),
+        }
+    )
+
+
+def restore_call(calls):
+    return [c for c in calls.ran("barman") if "restore" in c]
+
+
+def test_restores_the_newest_backup_that_ends_before_the_time_target(run_module):
+    calls = runner()
+    result, failed = run_module(barman_restore.main, dict(BASE, target_time="2026-11-25 11:00:00+00"), calls)
+    assert not failed, result
+    assert result["changed"] is True
+    assert result["backup_id"] == "20261125T100000"
+    (argv,) = restore_call(calls)
+    assert argv[-3:] == ["node1", "20261125T100000", "/restore/node1"]
+    assert argv[argv.index("--target-time") + 1] == "2026-11-25 11:00:00+00"
+    assert argv[argv.index("--target-action") + 1] == "promote"
+
+
+def test_without_a_target_takes_the_newest_and_passes_no_target_action(run_module):
+    calls = runner()
+    result, failed = run_module(barman_restore.main, BASE, calls)
+    assert not failed, result
+    assert result["backup_id"] == "20261125T120000"
+    (argv,) = restore_call(calls)
+    assert "--target-action" not in argv
+    assert result["target"] == {"kind": None, "value": None}
+
+
+def test_lsn_target_picks_by_end_lsn_and_pause_is_passed(run_module):
+    calls = runner()
+    args = dict(BASE, target_lsn="0/8FFFFFF", target_action="pause")
+    result, failed = run_module(barman_restore.main, args, calls)
+    assert not failed, result
+    assert result["backup_id"] == "20261125T100000"
+    (argv,) = restore_call(calls)
+    assert argv[argv.index("--target-lsn") + 1] == "0/8FFFFFF"
+    assert argv[argv.index("--target-action") + 1] == "pause"
+
+
+def test_target_before_every_backup_fails_before_restoring(run_module):
+    calls = runner()
+    result, failed = run_module(barman_restore.main, dict(BASE, target_time="2026-11-25 09:00:00+00"), calls)
+    assert failed
+    assert "before the end of the oldest DONE backup" in result["msg"]
+    assert restore_call(calls) == []
+
+
+def test_target_before_the_chosen_backup_ended_fails(run_module):
+    calls = runner()
+    args = dict(BASE, backup_id="20261125T120000", target_lsn="0/5000000")
+    result, failed = run_module(barman_restore.main, args, calls)
+    assert failed
+    assert "can only be rolled forward" in result["msg"]
+    assert restore_call(calls) == []
+
+
+def test_no_done_backup_is_a_clear_error(run_module):
+    calls = runner(backups={}, extra=[{"backup_id": "20261125T130000", "status": "FAILED"}])
+    result, failed = run_module(barman_restore.main, BASE, calls)
+    assert failed
+    assert "has no DONE backup to restore" in result["msg"]
+    assert restore_call(calls) == []
+
+
+def test_unknown_backup_id_names_the_ones_there_are(run_module):
+    result, failed = run_module(barman_restore.main, dict(BASE, backup_id="20200101T000000"), runner())
+    assert failed
+    assert "20261125T100000" in result["msg"] and "20261125T120000" in result["msg"]
+
+
+@pytest.mark.parametrize("state", ["used", "running"])
+def test_non_empty_or_running_destination_is_refused_without_force(run_module, state):
+    calls = runner(dest_state=state)
+    result, failed = run_module(barman_restore.main, BASE, calls)
+    assert failed
+    assert "nothing was changed" in result["msg"]
+    assert restore_call(calls) == [] and calls.ran("mv") == []
+
+
+def test_force_renames_the_old_directory_aside_then_restores(run_module):
+    calls = runner(dest_state="used")
+    result, failed = run_module(barman_restore.main, dict(BASE, force=True), calls)
+    assert not failed, result
+    (mv,) = calls.ran("mv")
+    assert mv[-2] == "/restore/node1" and mv[-1].startswith("/restore/node1.before-restore-")
+    assert result["moved_aside"] == mv[-1]
+    assert len(restore_call(calls)) == 1
+    assert calls.calls.index(mv) < calls.calls.index(restore_call(calls)[0])
+
+
+def test_remote_destination_is_inspected_through_the_ssh_command(run_module):
+    calls = FakeRunner({"barman": fake_barman(), "ssh": lambda a, k: (0, "empty\n", "")})
+    ssh = "ssh -o BatchMode=yes postgres@10.0.0.3"
+    result, failed = run_module(barman_restore.main, dict(BASE, remote_ssh_command=ssh), calls)
+    assert not failed, result
+    (probe,) = [c for c in calls.calls if c[0] == "ssh"]
+    assert probe[:4] == ["ssh", "-o", "BatchMode=yes", "postgres@10.0.0.3"]
+    (argv,) = restore_call(calls)
+    assert argv[argv.index("--remote-ssh-command") + 1] == ssh
+
+
+def test_check_mode_reports_the_command_and_restores_nothing(run_module):
+    calls = runner(dest_state="used")
+    args = dict(BASE, force=True, target_immediate=True)
+    result, failed = run_module(barman_restore.main, args, calls, check_mode=True)
+    assert not failed, result
+    assert result["changed"] is True
+    assert restore_call(calls) == [] and calls.ran("mv") == []
+    assert any("--target-immediate" in c for c in result["commands"])
+
+
+def test_failed_barman_restore_fails_the_module(run_module):
+    result, failed = run_module(barman_restore.main, BASE, runner(restore_rc=1))
+    assert failed
+    assert "barman restore failed" in result["msg"]
+
+
+def test_two_targets_are_refused(run_module):
+    calls = runner()
+    args = dict(BASE, target_xid="700", target_name="before_upgrade")
+    result, failed = run_module(barman_restore.main, args, calls)
+    assert failed
+    assert "at most one recovery target" in result["msg"]
+    assert calls.calls == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-25 18:00:00+00",
+        "2026-11-25T18:00:00+00:00",
+        "2026-11-25 18:00:00.123456+0530",
+        "2026-11-25 18:00:00 UTC",
+    ],
+)
+def test_times_with_an_offset_parse(text):
+    assert rt.parse_time(text).tzinfo is not None
+
+
+@pytest.mark.parametrize("text", ["2026-11-25 18:00:00", "yesterday"])
+def test_times_without_an_offset_or_garbage_are_refused(text):
+    with pytest.raises(rt.TargetError):
+        rt.parse_time(text)
+
+
+def test_lsn_parses_and_prints_back():
+    assert rt.parse_lsn("1/A0") == (1 << 32) + 0xA0
+    assert rt.format_lsn(rt.parse_lsn("0/3000028")) == "0/3000028"
+    with pytest.raises(rt.TargetError):
+        rt.parse_lsn("3000028")
+
+
+def test_xid_must_be_a_number():
+    with pytest.raises(rt.TargetError):
+        rt.target_of({"target_xid": "abc"})
+    assert rt.target_of({"target_xid": "123"}) == ("xid", "123")
+
+
+def test_ssh_probe_runs_as_the_barman_user_when_root(run_module, monkeypatch):
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    monkeypatch.setattr("pwd.getpwnam", lambda name: object())
+    # The probe's argv names the barman user too: let the ssh handler see it first.
+    calls = FakeRunner({"ssh": lambda a, k: (0, "empty\n", ""), "barman": fake_barman()})
+    args = dict(BASE, barman_user="barman", remote_ssh_command="ssh postgres@10.0.0.3")
+    result, failed = run_module(barman_restore.main, args, calls)
+    assert not failed, result
+    (probe,) = [c for c in calls.calls if "ssh" in c and "restore" not in c]
+    assert probe[:5] == ["runuser", "-u", "barman", "--", "ssh"]
+    assert all(c[:4] == ["runuser", "-u", "barman", "--"] for c in calls.ran("barman"))
