@@ -185,6 +185,60 @@ def backup(c: Context, server: str = "") -> None:
         raise Exit("the backup did not reach DONE: see the output above", code=1)
 
 
+@task(
+    help={
+        "time": "recovery target time with a UTC offset, e.g. '2026-11-25 18:00:00+00'",
+        "lsn": "recovery target LSN, e.g. 0/3000028",
+        "xid": "recovery target transaction id",
+        "name": "recovery target restore point",
+        "immediate": "stop as soon as the backup is consistent",
+        "action": "promote (default), pause or shutdown at the target",
+        "backup": "backup id, or auto (default), latest, oldest",
+        "force": "replace the cluster on the host (it is renamed aside, not deleted)",
+        "host": "inventory host to restore to (default: scratch); barman restores into a directory there",
+    }
+)
+def restore(  # noqa: PLR0913, PLR0917 -- invoke maps each option to a parameter
+    c: Context,
+    time: str = "",
+    lsn: str = "",
+    xid: str = "",
+    name: str = "",
+    immediate: bool = False,
+    action: str = "promote",
+    backup: str = "auto",
+    force: bool = False,
+    host: str = "",
+) -> None:
+    """Restore a Barman backup onto the scratch host, optionally to a point in time (otus.pgrepl.restore)."""
+    if host and host not in st.hosts():
+        raise Exit(f"no host {host!r} in the stand; hosts: {', '.join(st.hosts())}", code=2)
+    try:
+        extra = st.restore_args(
+            {"time": time, "lsn": lsn, "xid": xid, "name": name},
+            immediate=immediate,
+            action=action,
+            backup_id=backup,
+            force=force,
+            host=host,
+        )
+    except ValueError as exc:
+        raise Exit(str(exc), code=2) from exc
+    run = st.run_playbook(st.PLAYBOOKS / "restore.yml", *extra)
+    if run.rc != 0:
+        raise Exit("the restore failed or was refused: see the message above", code=1)
+
+
+@task(help={"target": "time (default) or lsn: the kind of recovery target the drill uses"})
+def drill(c: Context, target: str = "time") -> None:
+    """Restore drill: backup, marker rows, PITR onto scratch, row-exact check, RTO (otus.pgrepl.drill)."""
+    if target not in ("time", "lsn"):
+        raise Exit(f"--target must be time or lsn (got {target!r})", code=2)
+    run = st.run_playbook(st.PLAYBOOKS / "drill.yml", "-e", f"drill_target={target}")
+    if run.rc != 0:
+        raise Exit("the restore drill failed: see the report above", code=1)
+
+
 @task
 def secrets(c: Context) -> None:
     """Generate the stand's passwords into stand/.secrets.yml (0600) unless they exist."""
@@ -234,6 +288,17 @@ ns.add_collection(Collection("machine", prepare=prepare, ensure=ensure))
 ns.add_collection(Collection("image", build=build))
 ns.add_collection(Collection("hosts", clean=clean, list=list_hosts))
 ns.add_collection(
-    Collection("stand", up=up, down=down, status=status, psql=psql, backup=backup, secrets=secrets, new=new)
+    Collection(
+        "stand",
+        up=up,
+        down=down,
+        status=status,
+        psql=psql,
+        backup=backup,
+        restore=restore,
+        drill=drill,
+        secrets=secrets,
+        new=new,
+    )
 )
 ns.add_task(test)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tools import stand
@@ -67,6 +69,36 @@ def test_down_removes_only_the_stand(monkeypatch):
 
 
 def test_inventory_hosts_and_containers():
-    assert stand.hosts() == ["node1", "node2", "barman"]
+    assert stand.hosts() == ["node1", "node2", "barman", "scratch"]
     assert stand.container("node2") == "pgrepl-node2"
     assert "invoke stand.down" in stand.how_to_reach()
+
+
+def test_restore_args_carry_one_target_as_json():
+    target = {"time": "2026-11-25 18:00:00+00", "lsn": ""}
+    (flag, value) = stand.restore_args(target, action="pause", force=True)
+    assert flag == "-e"
+    extra = json.loads(value)
+    assert extra["barman_restore_target_time"] == "2026-11-25 18:00:00+00"
+    assert extra["barman_restore_target_action"] == "pause"
+    assert extra["barman_restore_force"] is True
+    assert "barman_restore_target_lsn" not in extra and "restore_hosts" not in extra
+
+
+def test_restore_args_name_the_host_when_given():
+    extra = json.loads(stand.restore_args({}, immediate=True, host="barman")[1])
+    assert extra["restore_hosts"] == "barman"
+    assert extra["barman_restore_target_immediate"] is True
+
+
+@pytest.mark.parametrize(
+    ("target", "immediate", "action", "message"),
+    [
+        ({"time": "2026-11-25 18:00:00+00", "lsn": "0/1"}, False, "promote", "at most one"),
+        ({"xid": "7"}, True, "promote", "at most one"),
+        ({}, False, "stop", "--action"),
+    ],
+)
+def test_restore_args_refuse_bad_requests(target, immediate, action, message):
+    with pytest.raises(ValueError, match=message):
+        stand.restore_args(target, immediate=immediate, action=action)

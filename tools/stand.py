@@ -5,6 +5,7 @@ Shared by tasks.py (stand.*), noxfile.py (converge, bench) and the tests.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -156,10 +157,46 @@ def how_to_reach() -> str:
         "  psql on a host:   invoke stand.psql --host node1",
         "  health report:    invoke stand.status",
         "  a backup now:     invoke stand.backup",
+        "  restore drill:    invoke stand.drill",
+        "  PITR to scratch:  invoke stand.restore --time '2026-11-25 18:00:00+00'",
         "  tear it down:     invoke stand.down",
         f"  passwords:        {SECRETS.relative_to(ROOT)} (generated, 0600)",
     ]
     return "\n".join(lines)
+
+
+RESTORE_TARGETS = ("time", "lsn", "xid", "name")
+
+
+def restore_args(
+    target: dict[str, str],
+    *,
+    immediate: bool = False,
+    action: str = "promote",
+    backup_id: str = "auto",
+    force: bool = False,
+    host: str = "",
+) -> list[str]:
+    """Extra arguments of otus.pgrepl.restore for one request; ValueError when it is not one."""
+    given = {k: v for k, v in target.items() if v}
+    unknown = set(given) - set(RESTORE_TARGETS)
+    if unknown:
+        raise ValueError(f"unknown recovery target {', '.join(sorted(unknown))}")
+    if len(given) + int(immediate) > 1:
+        raise ValueError("give at most one of --time, --lsn, --xid, --name, --immediate")
+    if action not in ("promote", "pause", "shutdown"):
+        raise ValueError(f"--action must be promote, pause or shutdown (got {action!r})")
+    extra = {
+        "barman_restore_target_action": action,
+        "barman_restore_backup_id": backup_id,
+        "barman_restore_force": force,
+        "barman_restore_target_immediate": immediate,
+    }
+    extra.update({f"barman_restore_target_{k}": v for k, v in given.items()})
+    if host:
+        extra["restore_hosts"] = host
+    # JSON keeps spaces in a time and booleans as booleans.
+    return ["-e", json.dumps(extra, sort_keys=True)]
 
 
 TEMPLATE = ROOT / "templates" / "stand"
