@@ -87,11 +87,22 @@ def converge(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmark cold converge and rerun of the local stand; writes bench/results/."""
+    """Benchmarks on the local stand; writes bench/results/.
+
+    `nox -s bench` runs both; `nox -s bench -- restore --runs 3` one of them
+    (converge: cold converge and rerun; restore: barman restore of pgbench
+    scale 20 against a plain copy). Other arguments go to the benchmark.
+    """
     if not lh.is_root():
         session.error("the benchmark runs rootful podman hosts with systemd: run nox as root")
+    names = [a for a in session.posargs if a in BENCHMARKS] or list(BENCHMARKS)
+    rest = [a for a in session.posargs if a not in BENCHMARKS]
     session.run("invoke", "machine.ensure", external=True)
-    session.run("python", "-m", "bench.converge", *session.posargs)
+    for name in names:
+        session.run("python", "-m", f"bench.{name}", *rest)
+
+
+BENCHMARKS = ("converge", "restore")
 
 
 @nox.session
