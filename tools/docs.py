@@ -85,6 +85,22 @@ def _module_doc(path: Path) -> dict:
     return found
 
 
+def _fragment_options(name: str) -> dict:
+    """Options of a doc fragment of this collection (otus.pgrepl.NAME)."""
+    short = name.removeprefix("otus.pgrepl.")
+    docs = _module_doc_class(COLLECTION / "plugins" / "doc_fragments" / f"{short}.py")
+    return (yaml.safe_load(docs) or {}).get("options", {})
+
+
+def _module_doc_class(path: Path) -> str:
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            if node.targets[0].id == "DOCUMENTATION":
+                return ast.literal_eval(node.value)
+    raise ValueError(f"{path} has no DOCUMENTATION")
+
+
 def modules_reference() -> str:
     parts = [HEADER.format(source="plugins/modules/*.py DOCUMENTATION, EXAMPLES and RETURN"), "# Modules\n"]
     for path in sorted((COLLECTION / "plugins" / "modules").glob("*.py")):
@@ -95,7 +111,10 @@ def modules_reference() -> str:
         for para in doc.get("description", []):
             parts.append(f"- {_text(para)}")
         parts.append("\n### Options\n")
-        parts.append("\n".join(_options_table(doc.get("options", {}))) + "\n")
+        options = dict(doc.get("options", {}))
+        for fragment in doc.get("extends_documentation_fragment", []):
+            options.update(_fragment_options(fragment))
+        parts.append("\n".join(_options_table(options)) + "\n")
         returns = yaml.safe_load(docs.get("RETURN") or "{}") or {}
         if returns:
             parts.append("### Return values\n")

@@ -15,6 +15,13 @@ _RECORD = re.compile(
 )
 
 
+# Options of every module that runs barman (documented in doc_fragments/barman.py).
+BARMAN_ARGUMENT_SPEC = {
+    "barman_user": {"type": "str", "default": "barman"},
+    "barman_config": {"type": "path"},
+}
+
+
 class BarmanError(Exception):
     """barman said something we cannot go on from."""
 

@@ -79,13 +79,8 @@ options:
         itself (the role does so on the target host before SSH to it is set up).
     type: bool
     default: true
-  barman_user:
-    description: User the barman commands run as.
-    type: str
-    default: barman
-  barman_config:
-    description: Barman's main configuration file, when not the default one.
-    type: path
+extends_documentation_fragment:
+  - otus.pgrepl.barman
 attributes:
   check_mode:
     support: full
@@ -160,7 +155,11 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.otus.pgrepl.plugins.module_utils.barman_cli import BarmanCli, BarmanError
+from ansible_collections.otus.pgrepl.plugins.module_utils.barman_cli import (
+    BARMAN_ARGUMENT_SPEC,
+    BarmanCli,
+    BarmanError,
+)
 from ansible_collections.otus.pgrepl.plugins.module_utils.restore_target import (
     TargetError,
     backup_end,
@@ -318,8 +317,7 @@ def main():
             "jobs": {"type": "int", "default": 1},
             "force": {"type": "bool", "default": False},
             "check_destination": {"type": "bool", "default": True},
-            "barman_user": {"type": "str", "default": "barman"},
-            "barman_config": {"type": "path"},
+            **BARMAN_ARGUMENT_SPEC,
         },
         supports_check_mode=True,
     )

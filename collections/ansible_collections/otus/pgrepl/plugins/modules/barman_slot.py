@@ -50,13 +50,8 @@ options:
     type: list
     elements: str
     default: [barman, cron]
-  barman_user:
-    description: User the barman commands run as (the module itself runs as root or as that user).
-    type: str
-    default: barman
-  barman_config:
-    description: Barman's main configuration file, when not the default one.
-    type: path
+extends_documentation_fragment:
+  - otus.pgrepl.barman
 attributes:
   check_mode:
     support: full
@@ -131,6 +126,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.otus.pgrepl.plugins.module_utils.barman_cli import (
+    BARMAN_ARGUMENT_SPEC,
     BarmanCli,
     BarmanError,
     describe_checks,
@@ -303,8 +299,7 @@ def main():
             "wait": {"type": "bool", "default": True},
             "wait_timeout": {"type": "int", "default": 120},
             "start_command": {"type": "list", "elements": "str", "default": ["barman", "cron"]},
-            "barman_user": {"type": "str", "default": "barman"},
-            "barman_config": {"type": "path"},
+            **BARMAN_ARGUMENT_SPEC,
         },
         supports_check_mode=True,
     )
