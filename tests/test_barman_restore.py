@@ -215,3 +215,18 @@ def test_ssh_probe_runs_as_the_barman_user_when_root(run_module, monkeypatch):
     (probe,) = [c for c in calls.calls if "ssh" in c and "restore" not in c]
     assert probe[:5] == ["runuser", "-u", "barman", "--", "ssh"]
     assert all(c[:4] == ["runuser", "-u", "barman", "--"] for c in calls.ran("barman"))
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        ({"backup_id": "latest"}, 1),
+        ({"backup_id": "20261125T100000"}, 1),
+        ({"target_time": "2026-11-25 13:00:00+00"}, 2),
+    ],
+)
+def test_only_the_backups_the_choice_needs_are_read(run_module, args, shown):
+    calls = runner()
+    result, failed = run_module(barman_restore.main, dict(BASE, **args), calls)
+    assert not failed, result
+    assert len([c for c in calls.ran("barman") if "show-backup" in c]) == shown

@@ -107,49 +107,47 @@ def format_lsn(position):
     return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
 
 
-def choose_backup(server, backups, requested, kind, value):
-    """Pick the backup to restore from list-backups + show-backup data.
+def choose_backup(server, done_ids, show, requested, target):
+    """Pick the backup to restore.
 
-    backups: show-backup JSON dicts of the server's DONE backups, any order.
+    done_ids: ids of the server's DONE backups (list-backups), any order.
+    show: backup id -> show-backup JSON of it; called only for the backups the
+    choice needs (all of them only for 'auto' with a time or LSN target).
     requested: 'auto' (the newest that ends before a time/LSN target, else the
     newest), 'latest'/'last', 'oldest'/'first', or a backup id.
+    target: (kind, value) as target_of returns it.
     """
-    done = sorted(
-        (b for b in backups if b.get("status") == "DONE"),
-        key=lambda b: b["backup_id"],
-    )
+    kind, value = target
+    done = sorted(done_ids)
     if not done:
         raise TargetError(
             f"server {server} has no DONE backup to restore: take one first "
             f"(otus.pgrepl.backup, or barman backup --wait {server})"
         )
-    if requested in ("latest", "last"):
-        chosen = done[-1]
-    elif requested in ("oldest", "first"):
-        chosen = done[0]
-    elif requested == "auto":
-        if kind in ("time", "lsn"):
-            fitting = [b for b in done if _ends_by(b, kind, value)]
-            if not fitting:
-                oldest = done[0]
-                end_time, end_lsn = backup_end(oldest)
-                raise TargetError(
-                    f"target_{kind} {value} is before the end of the oldest DONE backup of {server} "
-                    f"({oldest['backup_id']}, ended {end_time.isoformat(sep=' ')} "
-                    f"at LSN {format_lsn(end_lsn)}): "
-                    "no backup can reach it."
-                )
-            chosen = fitting[-1]
-        else:
-            chosen = done[-1]
-    else:
-        matches = [b for b in done if b["backup_id"] == requested]
-        if not matches:
+    if requested == "auto" and kind in ("time", "lsn"):
+        details = [show(backup_id) for backup_id in done]
+        fitting = [b for b in details if _ends_by(b, kind, value)]
+        if not fitting:
+            end_time, end_lsn = backup_end(details[0])
             raise TargetError(
-                f"server {server} has no DONE backup {requested}; DONE backups: "
-                + ", ".join(b["backup_id"] for b in done)
+                f"target_{kind} {value} is before the end of the oldest DONE backup of {server} "
+                f"({done[0]}, ended {end_time.isoformat(sep=' ')} "
+                f"at LSN {format_lsn(end_lsn)}): "
+                "no backup can reach it."
             )
-        chosen = matches[0]
+        chosen = fitting[-1]
+    else:
+        if requested in ("latest", "last", "auto"):
+            backup_id = done[-1]
+        elif requested in ("oldest", "first"):
+            backup_id = done[0]
+        elif requested in done:
+            backup_id = requested
+        else:
+            raise TargetError(
+                f"server {server} has no DONE backup {requested}; DONE backups: " + ", ".join(done)
+            )
+        chosen = show(backup_id)
     if kind in ("time", "lsn"):
         check_target_after(chosen, kind, value)
     return chosen

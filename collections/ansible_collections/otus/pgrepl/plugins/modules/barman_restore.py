@@ -220,15 +220,15 @@ class Restore:
         self.dest = Destination(module, p["destination"], p["remote_ssh_command"], p["barman_user"])
         self.result = {"changed": False, "commands": []}
 
-    def backups(self, server):
+    def done_backups(self, server):
         listing = self.barman.json("list-backups", server).get(server, [])
-        done = [b["backup_id"] for b in listing if b.get("status") == "DONE"]
-        details = []
-        for backup_id in done:
-            shown = self.barman.json("show-backup", server, backup_id).get(server, {})
-            if shown:
-                details.append(shown)
-        return details
+        return [b["backup_id"] for b in listing if b.get("status") == "DONE"]
+
+    def show_backup(self, server, backup_id):
+        shown = self.barman.json("show-backup", server, backup_id).get(server)
+        if not shown:
+            raise BarmanError(f"barman show-backup {server} {backup_id} printed nothing")
+        return shown
 
     def argv(self, backup_id, kind, value):
         args = ["restore"]
@@ -250,7 +250,13 @@ class Restore:
     def __call__(self):
         server = self.p["server"]
         kind, value = target_of(self.p)
-        backup = choose_backup(server, self.backups(server), self.p["backup_id"], kind, value)
+        backup = choose_backup(
+            server,
+            self.done_backups(server),
+            lambda backup_id: self.show_backup(server, backup_id),
+            self.p["backup_id"],
+            (kind, value),
+        )
         end_time, end_lsn = backup_end(backup)
         self.result.update(
             backup_id=backup["backup_id"],
