@@ -87,7 +87,7 @@ def test_a_good_inventory_passes(tmp_path):
             ["node-2", "node_2"],
             {},
             None,
-            "Two standbys would share a replication slot: node_2, node_2",
+            "Two hosts would share a replication slot: node1, node_2, node_2",
         ),
     ],
     ids=["no-primary", "two-primaries", "bad-slot", "old-version", "no-password", "slot-clash"],

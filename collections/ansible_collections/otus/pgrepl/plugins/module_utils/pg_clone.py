@@ -139,6 +139,10 @@ def merge_pgpass(existing, host, port, user, password):
     """existing passfile text with the line for host/port/user set to password."""
     wanted = pgpass_line(host, port, user, password)
     key = (_pgpass_escape(host), str(port), _pgpass_escape(user))
+    lines = existing.splitlines()
+    if wanted in lines and sum(1 for line in lines if _pgpass_key(line) == key) == 1:
+        # Already there (perhaps written by the postgresql_config role): leave the order alone.
+        return existing if existing.endswith("\n") else existing + "\n"
     kept = [
         line
         for line in existing.splitlines()

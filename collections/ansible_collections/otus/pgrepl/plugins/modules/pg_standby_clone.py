@@ -86,6 +86,12 @@ options:
     description: Server log read for the WAL receiver's last error when streaming does not start.
     type: path
     default: /var/log/postgresql/postgresql-<version>-<cluster>.log
+  config_file:
+    description:
+      - Server configuration file C(pg_rewind) starts the target with when it must finish a crash recovery
+        first (a primary that died). On Debian and Ubuntu it lives outside the data directory.
+    type: path
+    default: /etc/postgresql/<version>/<cluster>/postgresql.conf, when it exists
   owner:
     description: Operating-system user that owns the cluster; C(pg_basebackup) runs as this user.
     type: str
@@ -94,6 +100,21 @@ options:
     description:
       - Replace a non-empty O(data_dir) that is not already the wanted standby.
       - The cluster is stopped and the directory's contents are deleted first.
+    type: bool
+    default: false
+  rejoin:
+    description:
+      - Make a cluster that already holds this system's data a standby of O(primary_host) without a new
+        clone (the way back for a former primary, and the way to re-point a standby after a switchover).
+      - A running standby of another source gets the new C(primary_conninfo) and C(primary_slot_name) and a
+        reload; when it does not stream within O(wait_timeout) (its timeline went elsewhere) it is rewound.
+      - Anything else (a former primary, running or not; a stopped standby) is stopped and rewound with
+        C(pg_rewind) from O(primary_host) (which does nothing when the histories did not diverge), then
+        started as a standby.
+      - C(pg_rewind) connects as O(primary_user) to the C(postgres) database, so that role needs EXECUTE on
+        C(pg_ls_dir), C(pg_stat_file) and C(pg_read_binary_file), and the passfile a line for it.
+      - When C(pg_rewind) fails (another system, WAL gone), the module fails and changes nothing more, unless
+        O(force=true), which clones again.
     type: bool
     default: false
   start:
@@ -112,6 +133,9 @@ attributes:
     support: none
 seealso:
   - module: community.postgresql.postgresql_slot
+  - name: pg_rewind
+    description: Synchronise a data directory with another copy of the same cluster.
+    link: https://www.postgresql.org/docs/current/app-pgrewind.html
   - name: pg_basebackup
     description: PostgreSQL's base backup tool.
     link: https://www.postgresql.org/docs/current/app-pgbasebackup.html
@@ -149,6 +173,14 @@ EXAMPLES = r"""
     data_dir: /var/lib/postgresql/17/main
     force: true
   become: true
+
+- name: Bring the old primary node1 back as a standby of node2 (pg_rewind when needed)
+  otus.pgrepl.pg_standby_clone:
+    primary_host: node2
+    slot_name: node1
+    data_dir: /var/lib/postgresql/17/main
+    rejoin: true
+  become: true
 """
 
 RETURN = r"""
@@ -178,6 +210,16 @@ primary_conninfo:
   returned: always
   type: str
   sample: host=node1 port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass application_name=node2
+rewound:
+  description: Whether C(pg_rewind) ran in this call (or would have, in check mode).
+  returned: always
+  type: bool
+  sample: false
+repointed:
+  description: Whether an existing standby was pointed at O(primary_host) in this call.
+  returned: always
+  type: bool
+  sample: true
 slot_name:
   description: The slot the standby streams through.
   returned: always
@@ -217,6 +259,9 @@ class StandbyClone:
         self.service = p["service"] or f"postgresql@{self.version}-{p['cluster']}"
         self.log_file = p["log_file"] or f"/var/log/postgresql/postgresql-{self.version}-{p['cluster']}.log"
         self.application_name = p["application_name"] or p["slot_name"]
+        self.config_file = (
+            p["config_file"] or f"/etc/postgresql/{self.version}/{p['cluster']}/postgresql.conf"
+        )
         try:
             self.owner = pwd.getpwnam(p["owner"])
         except KeyError:
@@ -226,6 +271,8 @@ class StandbyClone:
         self.result = {
             "changed": False,
             "cloned": False,
+            "rewound": False,
+            "repointed": False,
             "started": False,
             "commands": self.commands,
             "receiver_status": None,
@@ -403,6 +450,116 @@ class StandbyClone:
             open(signal, "w").close()
             self.chown(signal)
 
+    def source_server(self):
+        p = self.p
+        return build_conninfo(
+            {
+                "host": p["primary_host"],
+                "port": p["primary_port"],
+                "user": p["primary_user"],
+                "dbname": "postgres",
+                "passfile": self.passfile,
+            }
+        )
+
+    def rewind_argv(self):
+        return [
+            os.path.join(self.bin_dir, "pg_rewind"),
+            "--target-pgdata",
+            self.p["data_dir"],
+            "--source-server",
+            self.source_server(),
+            "--progress",
+        ] + (["--config-file", self.config_file] if os.path.isfile(self.config_file) else [])
+
+    def stop(self):
+        rc, out, err = self.run(["systemctl", "stop", self.service])
+        if rc != 0:
+            self.module.fail_json(msg=f"could not stop {self.service}: {(err or out).strip()}", **self.result)
+
+    def repoint(self):
+        """A running standby of another source follows primary_host after a reload; True when it streams."""
+        self.result.update(changed=True, repointed=True)
+        if self.module.check_mode:
+            self.commands.append(
+                f"set primary_conninfo and primary_slot_name; systemctl reload {self.service}"
+            )
+            return True
+        self.ensure_passfile()
+        self.write_standby_settings()
+        self.run(["systemctl", "reload", self.service])
+        if self.p["wait_timeout"] <= 0:
+            return True
+        deadline = time.monotonic() + self.p["wait_timeout"]
+        while time.monotonic() < deadline:
+            if self.receiver_status() == "streaming" and self.receiver_source() == self.p["primary_host"]:
+                return True
+            time.sleep(1)
+        return False
+
+    def receiver_source(self):
+        argv = self.as_owner(
+            [
+                os.path.join(self.bin_dir, "psql"),
+                "-X",
+                "-A",
+                "-t",
+                "-q",
+                "-h",
+                self.p["socket_dir"],
+                "-p",
+                str(self.p["port"]),
+                "-d",
+                "postgres",
+                "-c",
+                "SELECT sender_host FROM pg_stat_wal_receiver",
+            ]
+        )
+        rc, out, _ = self.run(argv, record=False)
+        return out.strip() if rc == 0 else None
+
+    def rewind(self, state):
+        """Stop the cluster, pg_rewind it from primary_host, make it a standby and start it."""
+        argv = self.as_owner(self.rewind_argv())
+        self.result.update(changed=True, rewound=True)
+        if self.module.check_mode:
+            self.commands.append(f"systemctl stop {self.service}")
+            self.commands.append(" ".join(shlex.quote(a) for a in argv))
+            if self.p["start"]:
+                self.commands.append(f"systemctl start {self.service}")
+            return
+        self.ensure_passfile()
+        if self.is_active():
+            self.stop()
+        rc, out, err = self.run(argv, environ_update={"PGPASSFILE": self.passfile})
+        if rc != 0:
+            if self.p["force"]:
+                self.result["rewound"] = False
+                self.commands.append(f"pg_rewind failed (rc={rc}): clone again (force=true)")
+                self.clone(inspect_data_dir(self.p["data_dir"]))
+                return
+            self.module.fail_json(
+                msg=(
+                    f"pg_rewind from {self.p['primary_host']} failed (rc={rc}); the cluster in {self.p['data_dir']} "
+                    f"is stopped and was not otherwise changed: {(err or out).strip()[-600:]}. "
+                    "Set force=true to clone it again instead (its contents are replaced)."
+                ),
+                stderr=err,
+                rc=rc,
+                **self.result,
+            )
+        # pg_rewind copied the source's postgresql.auto.conf: point it back at the primary, as a standby.
+        self.write_standby_settings()
+        if self.p["start"]:
+            self.start()
+
+    def rejoin(self, state):
+        if state["standby_signal"] and self.is_active():
+            if self.repoint():
+                return
+            self.commands.append("not streaming after the reload: rewind")
+        self.rewind(state)
+
     def clone(self, state):
         data_dir = self.p["data_dir"]
         argv = self.as_owner(self.basebackup_argv())
@@ -457,6 +614,8 @@ class StandbyClone:
                     self.result["changed"] = True
                 else:
                     self.start()
+        elif p["rejoin"] and state["pg_version"]:
+            self.rejoin(state)
         elif not state["empty"] and not p["force"]:
             self.module.fail_json(
                 msg=(
@@ -494,8 +653,10 @@ def main():
             "port": {"type": "int", "default": 5432},
             "socket_dir": {"type": "path", "default": "/var/run/postgresql"},
             "log_file": {"type": "path"},
+            "config_file": {"type": "path"},
             "owner": {"type": "str", "default": "postgres"},
             "force": {"type": "bool", "default": False},
+            "rejoin": {"type": "bool", "default": False},
             "start": {"type": "bool", "default": True},
             "wait_timeout": {"type": "int", "default": 120},
         },
