@@ -239,6 +239,40 @@ def drill(c: Context, target: str = "time") -> None:
         raise Exit("the restore drill failed: see the report above", code=1)
 
 
+def _replication_host(host: str) -> None:
+    if host and host not in st.hosts():
+        raise Exit(f"no host {host!r} in the stand; hosts: {', '.join(st.hosts())}", code=2)
+
+
+@task(help={"to": "standby to make the primary, e.g. node2"})
+def switchover(c: Context, to: str = "") -> None:
+    """Planned switchover to a standby; the rest follow, Barman re-points (otus.pgrepl.switchover)."""
+    if not to:
+        raise Exit("name the standby to promote: invoke stand.switchover --to node2", code=2)
+    _replication_host(to)
+    run = st.run_playbook(st.PLAYBOOKS / "switchover.yml", "-e", f"promote_to={to}")
+    if run.rc != 0:
+        raise Exit("the switchover failed or was refused: see the message above", code=1)
+
+
+@task(help={"to": "standby to promote (default: the one that received the most WAL)"})
+def failover(c: Context, to: str = "") -> None:
+    """Promote a standby when the primary is gone and fence the old one (otus.pgrepl.failover)."""
+    _replication_host(to)
+    extra = ["-e", f"promote_to={to}"] if to else []
+    run = st.run_playbook(st.PLAYBOOKS / "failover.yml", *extra)
+    if run.rc != 0:
+        raise Exit("the failover failed or was refused: see the message above", code=1)
+
+
+@task
+def rejoin(c: Context) -> None:
+    """Every host but the primary streams from it again (pg_rewind); Barman follows (otus.pgrepl.rejoin)."""
+    run = st.run_playbook(st.PLAYBOOKS / "rejoin.yml")
+    if run.rc != 0:
+        raise Exit("the rejoin failed: see the message above", code=1)
+
+
 @task
 def secrets(c: Context) -> None:
     """Generate the stand's passwords into stand/.secrets.yml (0600) unless they exist."""
@@ -297,6 +331,9 @@ ns.add_collection(
         backup=backup,
         restore=restore,
         drill=drill,
+        switchover=switchover,
+        failover=failover,
+        rejoin=rejoin,
         secrets=secrets,
         new=new,
     )

@@ -242,7 +242,8 @@ def rejoin_runner(rewind_rc=0, sender="node1", active=True):
         return (0, sender + "\n", "") if "sender_host" in " ".join(argv) else (0, "streaming\n", "")
 
     def rewind(argv, kwargs):
-        return (rewind_rc, "", "" if rewind_rc == 0 else "pg_rewind: error: could not find previous WAL record")
+        err = "" if rewind_rc == 0 else "pg_rewind: error: could not find previous WAL record"
+        return rewind_rc, "", err
 
     fake.handlers.update({"psql": psql, "pg_rewind": rewind})
     return fake
