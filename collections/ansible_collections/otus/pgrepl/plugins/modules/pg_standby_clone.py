@@ -374,7 +374,8 @@ class StandbyClone:
         self.result["started"] = True
         self.result["changed"] = True
 
-    def receiver_status(self):
+    def local_query(self, sql):
+        """One value from the local cluster (None when it does not answer)."""
         argv = self.as_owner(
             [
                 os.path.join(self.bin_dir, "psql"),
@@ -389,11 +390,14 @@ class StandbyClone:
                 "-d",
                 "postgres",
                 "-c",
-                "SELECT status FROM pg_stat_wal_receiver",
+                sql,
             ]
         )
         rc, out, _ = self.run(argv, record=False)
         return out.strip() if rc == 0 else None
+
+    def receiver_status(self):
+        return self.local_query("SELECT status FROM pg_stat_wal_receiver")
 
     def last_errors(self, lines=5):
         if not os.path.isfile(self.log_file):
@@ -498,25 +502,7 @@ class StandbyClone:
         return False
 
     def receiver_source(self):
-        argv = self.as_owner(
-            [
-                os.path.join(self.bin_dir, "psql"),
-                "-X",
-                "-A",
-                "-t",
-                "-q",
-                "-h",
-                self.p["socket_dir"],
-                "-p",
-                str(self.p["port"]),
-                "-d",
-                "postgres",
-                "-c",
-                "SELECT sender_host FROM pg_stat_wal_receiver",
-            ]
-        )
-        rc, out, _ = self.run(argv, record=False)
-        return out.strip() if rc == 0 else None
+        return self.local_query("SELECT sender_host FROM pg_stat_wal_receiver")
 
     def rewind(self, state):
         """Stop the cluster, pg_rewind it from primary_host, make it a standby and start it."""
