@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 name: podman
 short_description: Run tasks in podman containers, with pipelining
 version_added: 0.1.0
-author: otus.pgrepl developers
+author: otus.pgrepl developers (!UNKNOWN)
 description:
   - The C(containers.podman.podman) connection with pipelining. A module is sent to the container's
     Python through C(podman exec -i) instead of being copied in and run in several steps, which makes

@@ -67,7 +67,7 @@ def target_of(params):
             chosen.append((kind, str(value)))
     if len(chosen) > 1:
         raise TargetError(
-            "give at most one recovery target; got " + ", ".join(f"target_{kind}" for kind, _ in chosen)
+            "give at most one recovery target; got " + ", ".join(f"target_{kind}" for kind, dummy in chosen)
         )
     if not chosen:
         return None, None

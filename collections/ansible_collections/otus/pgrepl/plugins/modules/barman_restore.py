@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 module: barman_restore
 short_description: Restore a Barman backup, optionally to a point in time, into an empty directory
 version_added: 0.1.0
-author: otus.pgrepl developers
+author: otus.pgrepl developers (!UNKNOWN)
 description:
   - Runs on the Barman host. Picks a DONE backup of O(server), checks the recovery target against it and
     runs C(barman restore) (not the deprecated C(recover)) into O(destination), on this host or, with
@@ -87,6 +87,7 @@ attributes:
     description: Chooses the backup, checks the target and the destination, and reports the command it would run.
   diff_mode:
     support: none
+    description: Reports no diff.
 seealso:
   - name: barman restore
     description: Barman's restore command.

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 module: barman_slot
 short_description: Make sure a Barman server's replication slot exists and its WAL streams
 version_added: 0.1.0
-author: otus.pgrepl developers
+author: otus.pgrepl developers (!UNKNOWN)
 description:
   - Runs on the Barman host. With O(state=present) it creates the physical replication slot that
     Barman's C(slot_name) setting names on the PostgreSQL server (C(barman receive-wal --create-slot)),
@@ -58,6 +58,7 @@ attributes:
     description: Reads the state (read-only barman commands) and reports what it would do.
   diff_mode:
     support: none
+    description: Reports no diff.
 seealso:
   - name: barman receive-wal
     description: Barman's command that runs pg_receivewal for a server.
@@ -258,7 +259,7 @@ class SlotManager:
                 self.result["changed"] = True
             self.result["dropped"] = True
         if not self.module.check_mode:
-            _, slot, running, _ = self.read()
+            dummy, slot, running, dummy2 = self.read()
         else:
             slot, running = None, False
         self.result.update(slot=slot, receive_wal_running=running)

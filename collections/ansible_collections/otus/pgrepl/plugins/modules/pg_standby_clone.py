@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 module: pg_standby_clone
 short_description: Clone a PostgreSQL hot standby from its primary through a replication slot
 version_added: 0.1.0
-author: otus.pgrepl developers
+author: otus.pgrepl developers (!UNKNOWN)
 description:
   - Makes O(data_dir) a streaming standby of O(primary_host) with
     C(pg_basebackup -R -X stream -S <slot> --checkpoint=fast), then starts the cluster the way the
@@ -43,17 +43,15 @@ options:
       - Leave it out when O(passfile) already holds the line.
     type: str
   passfile:
-    description: Passfile used by C(pg_basebackup) and by the standby's C(primary_conninfo).
+    description: Passfile used by C(pg_basebackup) and by the standby's C(primary_conninfo). When left out, C(.pgpass) in the home of O(owner).
     type: path
-    default: ~owner/.pgpass
   slot_name:
     description: Physical replication slot on the primary that this standby streams through.
     type: str
     required: true
   application_name:
-    description: Name the standby reports to the primary (C(pg_stat_replication.application_name)).
+    description: Name the standby reports to the primary (C(pg_stat_replication.application_name)). When left out, O(slot_name).
     type: str
-    default: the value of O(slot_name)
   data_dir:
     description: Data directory of the standby cluster.
     type: path
@@ -67,13 +65,11 @@ options:
     type: str
     default: main
   bin_dir:
-    description: Directory holding C(pg_basebackup) and C(psql).
+    description: Directory holding C(pg_basebackup) and C(psql). When left out, C(/usr/lib/postgresql/<version>/bin).
     type: path
-    default: /usr/lib/postgresql/<version>/bin
   service:
-    description: systemd unit that runs the cluster.
+    description: systemd unit that runs the cluster. When left out, C(postgresql@<version>-<cluster>).
     type: str
-    default: postgresql@<version>-<cluster>
   port:
     description: Port the standby itself listens on (used to query its WAL receiver).
     type: int
@@ -83,15 +79,16 @@ options:
     type: path
     default: /var/run/postgresql
   log_file:
-    description: Server log read for the WAL receiver's last error when streaming does not start.
+    description:
+      - Server log read for the WAL receiver's last error when streaming does not start.
+      - When left out, C(/var/log/postgresql/postgresql-<version>-<cluster>.log).
     type: path
-    default: /var/log/postgresql/postgresql-<version>-<cluster>.log
   config_file:
     description:
       - Server configuration file C(pg_rewind) starts the target with when it must finish a crash recovery
         first (a primary that died). On Debian and Ubuntu it lives outside the data directory.
+      - When left out, C(/etc/postgresql/<version>/<cluster>/postgresql.conf) if that file exists.
     type: path
-    default: /etc/postgresql/<version>/<cluster>/postgresql.conf, when it exists
   owner:
     description: Operating-system user that owns the cluster; C(pg_basebackup) runs as this user.
     type: str
@@ -131,6 +128,7 @@ attributes:
     description: Reports what would be run and runs nothing.
   diff_mode:
     support: none
+    description: Reports no diff.
 seealso:
   - module: community.postgresql.postgresql_slot
   - name: pg_rewind
@@ -361,7 +359,7 @@ class StandbyClone:
         return True
 
     def is_active(self):
-        rc, out, _ = self.run(["systemctl", "is-active", self.service], record=False)
+        rc, out, dummy = self.run(["systemctl", "is-active", self.service], record=False)
         return rc == 0 and out.strip() == "active"
 
     def start(self):
@@ -393,7 +391,7 @@ class StandbyClone:
                 sql,
             ]
         )
-        rc, out, _ = self.run(argv, record=False)
+        rc, out, dummy = self.run(argv, record=False)
         return out.strip() if rc == 0 else None
 
     def receiver_status(self):

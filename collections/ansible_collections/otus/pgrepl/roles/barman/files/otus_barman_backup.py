@@ -1,0 +1,214 @@
+#!/usr/bin/python3
+# Copyright: (c) 2026, otus.pgrepl developers
+# MIT License (see LICENSE)
+"""otus-barman-backup SERVER: take a Barman base backup and see it reach DONE.
+otus-barman-backup --archive-only SERVER: close the current WAL segment and see
+it reach Barman's archive (before a restore to a recent point in time).
+
+Installed by the otus.pgrepl.barman role as /usr/local/bin/otus-barman-backup;
+run as the barman user (as root it switches to barman itself).
+
+Why not just `barman backup --wait`: the backup's last WAL segment has to be
+closed and archived before the backup is DONE, and on an idle primary neither
+happens by itself. Barman's streaming archiver also never archives the newest
+complete segment while no newer `.partial` file exists (pg_receivewal needs one
+file to find its position after a restart), and pg_receivewal opens the next
+segment only when WAL arrives for it. So `--wait` sat until the primary's
+next checkpoint or a one-minute `barman cron` tick. This runner instead:
+
+1. `barman backup SERVER` (the copy; it ends WAITING_FOR_WALS);
+2. `barman switch-wal --force SERVER`: closes the segment the backup ended in;
+3. `CHECKPOINT` through Barman's own conninfo: one WAL record in the next
+   segment, so pg_receivewal opens it and the closed one may be archived;
+4. `barman archive-wal SERVER` and `barman check-backup SERVER ID`, every
+   half second, until the status is DONE (or FAILED, or the timeout).
+
+`--archive-only` runs steps 2-4 for the segment that was current, and waits
+until that segment is in the archive.
+
+Barman's locks still hold: a concurrent `barman cron` archiving the same
+server makes our `archive-wal` step a no-op, never a second archiver.
+Prints one JSON line (server, backup_id, status, seconds); exit 0 only on DONE.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+DEFAULT_WAIT_TIMEOUT = 600
+POLL_SECONDS = 0.5
+# Close the segment again if it has not reached the archive by then (for
+# example pg_receivewal was being restarted by barman cron meanwhile).
+SWITCH_AGAIN_AFTER = 15.0
+BACKUP_ID = re.compile(r"\b(\d{8}T\d{6})\b")
+CLOSED_WAL = re.compile(r"WAL file ([0-9A-F]{24}) has been closed")
+FINAL = ("DONE", "FAILED")
+
+Run = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
+
+
+def run_as_barman(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """Run a command as the barman user (switching to it when started as root)."""
+    full = list(argv)
+    if os.geteuid() == 0:
+        full = ["runuser", "-u", "barman", "--", *full]
+    return subprocess.run(full, capture_output=True, text=True, check=False)
+
+
+def backup_status(run: Run, server: str, backup_id: str) -> str | None:
+    """The backup's status from `barman -f json show-backup` (key SERVER.status)."""
+    shown = run(["barman", "-f", "json", "show-backup", server, backup_id])
+    try:
+        status = json.loads(shown.stdout)[server]["status"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return status if isinstance(status, str) else None
+
+
+def server_setting(run: Run, server: str, key: str) -> str | None:
+    """One of Barman's settings for SERVER (`barman -f json show-servers`), e.g. conninfo."""
+    shown = run(["barman", "-f", "json", "show-servers", server])
+    try:
+        value = json.loads(shown.stdout)[server][key]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def close_end_segment(run: Run, server: str, dsn: str | None) -> tuple[str | None, list[str]]:
+    """Close the current segment and write one record into the next.
+
+    Returns the name of the closed segment (when Barman says it) and the problems seen.
+    """
+    problems = []
+    switched = run(["barman", "switch-wal", "--force", server])
+    closed = CLOSED_WAL.search(switched.stdout + switched.stderr)
+    if switched.returncode != 0:
+        problems.append("switch-wal: " + (switched.stderr or switched.stdout).strip())
+    if dsn is None:
+        problems.append("no conninfo from show-servers: cannot open the next segment")
+    else:
+        # Barman's user holds pg_checkpoint (the role grants it on PG15+).
+        checkpoint = run(["psql", "-X", "-q", "-w", "-d", dsn, "-c", "CHECKPOINT"])
+        if checkpoint.returncode != 0:
+            problems.append("CHECKPOINT: " + (checkpoint.stderr or checkpoint.stdout).strip())
+    return (closed.group(1) if closed else None), problems
+
+
+def take_backup(  # noqa: PLR0913 - the clock and sleep are injected for the tests
+    server: str,
+    run: Run = run_as_barman,
+    *,
+    timeout: float = DEFAULT_WAIT_TIMEOUT,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    poll: float = POLL_SECONDS,
+) -> dict:
+    """Back SERVER up and wait for DONE; the report printed as JSON."""
+    started = clock()
+    taken = run(["barman", "backup", server])
+    output = (taken.stdout or "") + (taken.stderr or "")
+    match = BACKUP_ID.search(output)
+    report: dict = {"server": server, "backup_id": match.group(1) if match else None, "status": None}
+    if report["backup_id"] is None:
+        report["error"] = "barman backup started no backup: " + output.strip()
+        return _done(report, clock() - started)
+    backup_id = report["backup_id"]
+    dsn = server_setting(run, server, "conninfo")
+    problems: list[str] = []
+    last_switch = None
+    while True:
+        status = backup_status(run, server, backup_id)
+        report["status"] = status
+        if status in FINAL:
+            break
+        if clock() - started > timeout:
+            report["error"] = f"still {status} after {timeout:.0f} s"
+            break
+        if last_switch is None or clock() - last_switch > SWITCH_AGAIN_AFTER:
+            problems = close_end_segment(run, server, dsn)[1]
+            last_switch = clock()
+        run(["barman", "-q", "archive-wal", server])
+        run(["barman", "-q", "check-backup", server, backup_id])
+        if backup_status(run, server, backup_id) in FINAL:
+            continue
+        sleep(poll)
+    if report["status"] != "DONE":
+        report.setdefault("error", f"backup {backup_id} is {report['status']}")
+        if problems:
+            report["problems"] = problems
+        report["barman_output"] = output.strip()
+    return _done(report, clock() - started)
+
+
+def archive_current_wal(  # noqa: PLR0913 - the clock and sleep are injected for the tests
+    server: str,
+    run: Run = run_as_barman,
+    *,
+    timeout: float = DEFAULT_WAIT_TIMEOUT,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    poll: float = POLL_SECONDS,
+    exists: Callable[[str], bool] = os.path.exists,
+) -> dict:
+    """Close SERVER's current segment and wait until it is in Barman's archive."""
+    started = clock()
+    dsn = server_setting(run, server, "conninfo")
+    wals = server_setting(run, server, "wals_directory")
+    wal, problems = close_end_segment(run, server, dsn)
+    report: dict = {"server": server, "wal": wal, "archived": False}
+    if wal is None or wals is None:
+        report["error"] = "could not close the current WAL segment"
+        report["problems"] = problems or ["no wals_directory from show-servers"]
+        return _done(report, clock() - started)
+    # Barman's layout: <wals_directory>/<first 16 characters>/<segment>.
+    path = os.path.join(wals, wal[:16], wal)
+    while True:
+        run(["barman", "-q", "archive-wal", server])
+        if exists(path):
+            report["archived"] = True
+            break
+        if clock() - started > timeout:
+            report["error"] = f"{wal} not archived after {timeout:.0f} s"
+            report["problems"] = problems
+            break
+        sleep(poll)
+    return _done(report, clock() - started)
+
+
+def _done(report: dict, seconds: float) -> dict:
+    report["seconds"] = round(seconds, 1)
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    archive_only = args[:1] == ["--archive-only"]
+    if archive_only:
+        args = args[1:]
+    if len(args) != 1 or args[0].startswith("-"):
+        sys.stderr.write("usage: otus-barman-backup [--archive-only] SERVER\n")
+        return 2
+    try:
+        timeout = float(os.environ.get("OTUS_BARMAN_WAIT_TIMEOUT", DEFAULT_WAIT_TIMEOUT))
+    except ValueError:
+        sys.stderr.write("OTUS_BARMAN_WAIT_TIMEOUT must be a number of seconds\n")
+        return 2
+    if archive_only:
+        report = archive_current_wal(args[0], timeout=timeout)
+        ok = report["archived"]
+    else:
+        report = take_backup(args[0], timeout=timeout)
+        ok = report["status"] == "DONE"
+    print(json.dumps(report))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

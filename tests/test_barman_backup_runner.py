@@ -1,0 +1,204 @@
+"""The backup runner's logic, with a fake Barman: what it runs and when it stops."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+RUNNER = (
+    Path(__file__).resolve().parents[1]
+    / "collections/ansible_collections/otus/pgrepl/roles/barman/files/otus_barman_backup.py"
+)
+spec = importlib.util.spec_from_file_location("otus_barman_backup", RUNNER)
+obb = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(obb)
+
+BACKUP_ID = "20261126T140206"
+WAL = "000000010000000000000012"
+WALS = "/var/lib/barman/node1/wals"
+DSN = "host=10.0.0.1 port=5432 user=barman dbname=postgres passfile=/var/lib/barman/.pgpass"
+
+
+class FakeBarman:
+    """Answers barman/psql argv; the backup turns DONE after `done_after` check-backup calls."""
+
+    def __init__(self, done_after=1, backup_out=None, final="DONE", conninfo=DSN, fail=()):
+        self.calls: list[list[str]] = []
+        self.checks = 0
+        self.done_after = done_after
+        self.final = final
+        self.backup_out = backup_out if backup_out is not None else f"Starting backup ... base/{BACKUP_ID}\n"
+        self.conninfo = conninfo
+        self.fail = set(fail)
+
+    def status(self):
+        return self.final if self.checks >= self.done_after else "WAITING_FOR_WALS"
+
+    def __call__(self, argv):
+        argv = list(argv)
+        self.calls.append(argv)
+        rc, out = 0, ""
+        verb = next((a for a in argv[1:] if not a.startswith("-") and a != "json"), "")
+        if argv[0] == "psql":
+            verb = "psql"
+        elif verb == "backup":
+            out = self.backup_out
+        elif verb == "show-backup":
+            out = json.dumps({"node1": {"backup_id": argv[-1], "status": self.status()}})
+        elif verb == "show-servers":
+            out = json.dumps(
+                {"node1": {"conninfo": self.conninfo, "wals_directory": WALS}} if self.conninfo else {}
+            )
+        elif verb == "check-backup":
+            self.checks += 1
+        elif verb == "switch-wal":
+            out = f"The WAL file {WAL} has been closed on server 'node1'\n"
+        if verb in self.fail:
+            rc, out = 1, f"{verb} failed"
+        return subprocess.CompletedProcess(argv, rc, out, "")
+
+    def verbs(self, name):
+        return [c for c in self.calls if name in c or c[0] == name]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def _take(fake, timeout=600):
+    clock = Clock()
+    return obb.take_backup("node1", run=fake, timeout=timeout, clock=clock, sleep=clock.sleep), clock
+
+
+def test_done_after_one_switch_checkpoint_and_archive():
+    fake = FakeBarman(done_after=1)
+    report, _ = _take(fake)
+    assert report["status"] == "DONE"
+    assert report["backup_id"] == BACKUP_ID
+    assert fake.calls[0] == ["barman", "backup", "node1"]  # no --wait: the runner closes the WAL itself
+    assert len(fake.verbs("switch-wal")) == 1
+    assert fake.verbs("psql") == [["psql", "-X", "-q", "-w", "-d", DSN, "-c", "CHECKPOINT"]]
+    assert len(fake.verbs("archive-wal")) == 1
+    assert ["barman", "-q", "check-backup", "node1", BACKUP_ID] in fake.calls
+    # switch-wal closes first, then CHECKPOINT opens the next segment, then archive-wal.
+    order = [
+        next(v for v in ("switch-wal", "psql", "archive-wal") if v in c or c[0] == v)
+        for c in fake.calls
+        if {"switch-wal", "archive-wal"} & set(c) or c[0] == "psql"
+    ]
+    assert order == ["switch-wal", "psql", "archive-wal"]
+
+
+def test_waits_without_switching_every_poll():
+    fake = FakeBarman(done_after=6)
+    report, clock = _take(fake)
+    assert report["status"] == "DONE"
+    assert len(fake.verbs("archive-wal")) == 6
+    # Polls every half second; the segment is closed again only after SWITCH_AGAIN_AFTER.
+    assert len(fake.verbs("switch-wal")) == 1
+    assert clock.now == pytest.approx(5 * obb.POLL_SECONDS)
+
+
+def test_switches_again_when_the_segment_never_arrives():
+    fake = FakeBarman(done_after=10**6)
+    report, _ = _take(fake, timeout=40)
+    assert report["status"] == "WAITING_FOR_WALS"
+    assert "still WAITING_FOR_WALS after 40 s" in report["error"]
+    switches = len(fake.verbs("switch-wal"))
+    assert 2 <= switches <= 40 / obb.SWITCH_AGAIN_AFTER + 1
+
+
+def test_failed_backup_stops_at_once():
+    fake = FakeBarman(done_after=0, final="FAILED")
+    report, _ = _take(fake)
+    assert report["status"] == "FAILED"
+    assert fake.verbs("switch-wal") == []
+    assert "is FAILED" in report["error"]
+
+
+def test_no_backup_started_is_reported_with_barmans_words():
+    fake = FakeBarman(backup_out="ERROR: Another backup process is running\n")
+    report, _ = _take(fake)
+    assert report["backup_id"] is None
+    assert report["status"] is None
+    assert "Another backup process is running" in report["error"]
+    assert len(fake.calls) == 1
+
+
+def test_problems_closing_the_segment_are_reported():
+    fake = FakeBarman(done_after=10**6, conninfo=None, fail={"switch-wal"})
+    report, _ = _take(fake, timeout=1)
+    assert report["status"] != "DONE"
+    assert any(p.startswith("switch-wal:") for p in report["problems"])
+    assert any("no conninfo" in p for p in report["problems"])
+
+
+def test_status_is_read_from_the_documented_field():
+    out = json.dumps({"node1": {"status": "DONE", "base_backup_information": {"status": "nested-not-this"}}})
+
+    def run(argv):
+        return subprocess.CompletedProcess(argv, 0, out, "")
+
+    assert obb.backup_status(run, "node1", BACKUP_ID) == "DONE"
+    assert (
+        obb.backup_status(lambda a: subprocess.CompletedProcess(a, 1, "not json", ""), "node1", "x") is None
+    )
+
+
+@pytest.mark.parametrize("argv", [[], ["a", "b"], ["--help"]])
+def test_usage(argv, capsys):
+    assert obb.main(argv) == 2
+    assert "usage" in capsys.readouterr().err
+
+
+def test_bad_timeout(monkeypatch, capsys):
+    monkeypatch.setenv("OTUS_BARMAN_WAIT_TIMEOUT", "soon")
+    assert obb.main(["node1"]) == 2
+    assert "OTUS_BARMAN_WAIT_TIMEOUT" in capsys.readouterr().err
+
+
+def test_archive_only_waits_for_the_closed_segment():
+    fake = FakeBarman()
+    clock = Clock()
+    seen = []
+
+    def exists(path):
+        seen.append(path)
+        return len(seen) >= 3
+
+    report = obb.archive_current_wal("node1", run=fake, clock=clock, sleep=clock.sleep, exists=exists)
+    assert report["archived"] is True
+    assert report["wal"] == WAL
+    assert seen[-1] == f"{WALS}/{WAL[:16]}/{WAL}"
+    assert len(fake.verbs("switch-wal")) == 1
+    assert len(fake.verbs("archive-wal")) == 3
+    assert fake.verbs("backup") == []
+
+
+def test_archive_only_times_out_with_a_message():
+    fake = FakeBarman()
+    clock = Clock()
+    report = obb.archive_current_wal(
+        "node1", run=fake, timeout=5, clock=clock, sleep=clock.sleep, exists=lambda p: False
+    )
+    assert report["archived"] is False
+    assert report["error"] == f"{WAL} not archived after 5 s"
+
+
+def test_archive_only_without_a_closed_segment():
+    fake = FakeBarman(conninfo=None)
+    clock = Clock()
+    report = obb.archive_current_wal("node1", run=fake, clock=clock, sleep=clock.sleep, exists=lambda p: True)
+    assert report["archived"] is False
+    assert "could not close" in report["error"]
