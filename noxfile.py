@@ -7,9 +7,15 @@ made from requirements.txt), so the pinned tools are the ones used.
 
 from __future__ import annotations
 
+import atexit
+import functools
+import importlib.util
+import re
 import shutil
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import nox
@@ -27,9 +33,66 @@ nox.options.default_venv_backend = "none"
 nox.options.sessions = ["lint", "unit", "build", "molecule"]
 nox.options.error_on_missing_interpreters = True
 
+# Each session's outcome and time, printed as a table when nox ends.
+TIMINGS: list[tuple[str, float, str]] = []
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+
+
+def _print_timings() -> None:
+    if not TIMINGS:
+        return
+    width = max(len("session"), *(len(name) for name, _, _ in TIMINGS))
+    lines = [f"{'session':<{width}}  {'time':>8}  result", f"{'-' * width}  {'-' * 8}  ------"]
+    lines += [f"{name:<{width}}  {_minutes(sec):>8}  {res}" for name, sec, res in TIMINGS]
+    total = sum(sec for _, sec, _ in TIMINGS)
+    lines.append(f"{'total':<{width}}  {_minutes(total):>8}")
+    print("\n" + "\n".join(lines), flush=True)
+
+
+atexit.register(_print_timings)
+
+
+def timed(func: Callable[..., None]) -> Callable[..., None]:
+    """Record the session's wall time and whether it passed, for the table at the end."""
+
+    @functools.wraps(func)
+    def wrapper(session: nox.Session, *args: object, **kwargs: object) -> None:
+        started = time.monotonic()
+        result = "failed"
+        try:
+            func(session, *args, **kwargs)
+            result = "passed"
+        except BaseException as exc:
+            if type(exc).__name__ == "_SessionSkip":
+                result = "skipped"
+            raise
+        finally:
+            TIMINGS.append((session.name, time.monotonic() - started, result))
+
+    return wrapper
+
+
+def _galaxy() -> dict:
+    return yaml.safe_load((ROOT / "galaxy.yml").read_text())
+
 
 def _galaxy_version() -> str:
-    return str(yaml.safe_load((ROOT / "galaxy.yml").read_text())["version"])
+    return str(_galaxy()["version"])
+
+
+def _stage_collection(dest: Path, *, keep_tests: bool = False) -> None:
+    """A copy of the collection tree with the top-level manifest and license in it.
+
+    The manifest lives once, at the top; builds and sanity tests get a staged
+    copy with it. The built artifact leaves out the sanity ignore files.
+    """
+    ignore = ["__pycache__", "*.pyc", ".pytest_cache"] + ([] if keep_tests else ["tests"])
+    shutil.copytree(COLLECTION, dest, ignore=shutil.ignore_patterns(*ignore))
+    shutil.copy2(ROOT / "galaxy.yml", dest / "galaxy.yml")
+    shutil.copy2(ROOT / "LICENSE", dest / "LICENSE")
 
 
 def _ensure_local_hosts(session: nox.Session) -> dict[str, str]:
@@ -44,6 +107,7 @@ def _ensure_local_hosts(session: nox.Session) -> dict[str, str]:
 
 
 @nox.session
+@timed
 def lint(session: nox.Session) -> None:
     """ruff, yamllint and ansible-lint (production profile) over the real tree."""
     session.run("ruff", "check", ".", *session.posargs)
@@ -55,9 +119,60 @@ def lint(session: nox.Session) -> None:
         *session.posargs,
         env={"ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections")},
     )
+    _sanity(session)
+
+
+def _sanity(session: nox.Session) -> None:
+    """ansible-test sanity (validate-modules and the rest that run offline) over a staged copy.
+
+    ansible-test wants the collection under ansible_collections/NS/NAME with its
+    dependencies beside it, and a galaxy.yml for the version checks: the copy
+    gets both. Its per-test virtualenvs live in a HOME of the project's own
+    (.cache/ansible-test-home), so they are made once per machine.
+    """
+    home = ROOT / ".cache" / "ansible-test-home"
+    cache = home / ".ansible" / "test" / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    # ansible-test downloads get-pip.py from a host these machines cannot reach;
+    # it uses a cached copy when there is one.
+    shutil.copy2(
+        ROOT / "tools" / "get_pip_offline.py", cache / f"get_pip_{_ansible_test_pip().replace('.', '_')}.py"
+    )
+    with tempfile.TemporaryDirectory(prefix="otus-pgrepl-sanity-") as tmp:
+        root = Path(tmp) / "ansible_collections"
+        staged = root / "otus" / "pgrepl"
+        _stage_collection(staged, keep_tests=True)
+        for fqcn in _galaxy()["dependencies"]:
+            namespace, name = fqcn.split(".")
+            (root / namespace).mkdir(parents=True, exist_ok=True)
+            (root / namespace / name).symlink_to(_bundled_collection(fqcn))
+        python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+        with session.chdir(staged):
+            session.run(
+                "ansible-test", "sanity", "--python", python, "--color", "no", env={"HOME": str(home)}
+            )
+
+
+def _ansible_test_pip() -> str:
+    """The pip version ansible-test bootstraps into its virtualenvs."""
+    import ansible_test._internal.python_requirements as reqs  # noqa: PLC0415 - only the lint session needs it
+
+    found = re.search(r"pip='([0-9.]+)'", Path(reqs.__file__).read_text())
+    if found is None:
+        raise RuntimeError(f"no pip version found in {reqs.__file__}: update noxfile._ansible_test_pip")
+    return found.group(1)
+
+
+def _bundled_collection(fqcn: str) -> Path:
+    """Where the `ansible` package keeps a collection it bundles."""
+    spec = importlib.util.find_spec(f"ansible_collections.{fqcn}")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"{fqcn} is not in the ansible package: pip install -r requirements.txt")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 @nox.session
+@timed
 def unit(session: nox.Session) -> None:
     """pytest: unit tests of modules, module_utils, filters and the task helpers."""
     session.run("pytest", "-q", *(session.posargs or ["tests"]))
@@ -65,6 +180,7 @@ def unit(session: nox.Session) -> None:
 
 @nox.session(default=True)
 @nox.parametrize("scenario", SCENARIOS)
+@timed
 def molecule(session: nox.Session, scenario: str) -> None:
     """`molecule test -s SCENARIO` on local podman systemd hosts (root)."""
     env = _ensure_local_hosts(session)
@@ -72,12 +188,14 @@ def molecule(session: nox.Session, scenario: str) -> None:
 
 
 @nox.session
+@timed
 def docs(session: nox.Session) -> None:
     """Regenerate docs/reference/ from argument_specs and module DOCUMENTATION."""
     session.run("python", "-m", "tools.docs", *session.posargs)
 
 
 @nox.session(default=False)
+@timed
 def converge(session: nox.Session) -> None:
     """Bring up the verified local stand (node1, node2, barman); rerun: changed=0."""
     if not lh.is_root():
@@ -86,6 +204,7 @@ def converge(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+@timed
 def bench(session: nox.Session) -> None:
     """Benchmarks on the local stand; writes bench/results/.
 
@@ -106,6 +225,7 @@ BENCHMARKS = ("converge", "restore")
 
 
 @nox.session
+@timed
 def build(session: nox.Session) -> None:
     """Build dist/otus-pgrepl-VERSION.tar.gz, install it offline, load plugin docs."""
     version = _galaxy_version()
@@ -116,15 +236,7 @@ def build(session: nox.Session) -> None:
         tarball.unlink()
     with tempfile.TemporaryDirectory(prefix="otus-pgrepl-build-") as tmp:
         staged = Path(tmp) / "pgrepl"
-        # The manifest lives once, at the top; the build gets a staged copy of
-        # the collection tree with it (and the license).
-        shutil.copytree(
-            COLLECTION,
-            staged,
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests", ".pytest_cache"),
-        )
-        shutil.copy2(ROOT / "galaxy.yml", staged / "galaxy.yml")
-        shutil.copy2(ROOT / "LICENSE", staged / "LICENSE")
+        _stage_collection(staged)
         session.run(
             "ansible-galaxy", "collection", "build", str(staged), "--output-path", str(dist), "--force"
         )
