@@ -76,9 +76,18 @@ class Clock:
         self.now += seconds
 
 
-def _take(fake, timeout=600):
+def _take(fake, timeout=600, archived=True):
     clock = Clock()
-    return obb.take_backup("node1", run=fake, timeout=timeout, clock=clock, sleep=clock.sleep), clock
+    report = obb.take_backup(
+        "node1",
+        run=fake,
+        timeout=timeout,
+        clock=clock,
+        sleep=clock.sleep,
+        find=lambda pattern: [f"{WALS}/0000000100000000/{WAL}"] if archived else [],
+        exists=lambda path: True,
+    )
+    return report, clock
 
 
 def test_done_after_one_switch_checkpoint_and_archive():
@@ -86,7 +95,9 @@ def test_done_after_one_switch_checkpoint_and_archive():
     report, _ = _take(fake)
     assert report["status"] == "DONE"
     assert report["backup_id"] == BACKUP_ID
-    assert fake.calls[0] == ["barman", "backup", "node1"]  # no --wait: the runner closes the WAL itself
+    assert fake.verbs("backup") == [
+        ["barman", "backup", "node1"]
+    ]  # no --wait: the runner closes the WAL itself
     assert len(fake.verbs("switch-wal")) == 1
     assert fake.verbs("psql") == [["psql", "-X", "-q", "-w", "-d", DSN, "-c", "CHECKPOINT"]]
     assert len(fake.verbs("archive-wal")) == 1
@@ -133,7 +144,7 @@ def test_no_backup_started_is_reported_with_barmans_words():
     assert report["backup_id"] is None
     assert report["status"] is None
     assert "Another backup process is running" in report["error"]
-    assert len(fake.calls) == 1
+    assert fake.verbs("switch-wal") == []
 
 
 def test_problems_closing_the_segment_are_reported():
@@ -202,3 +213,24 @@ def test_archive_only_without_a_closed_segment():
     report = obb.archive_current_wal("node1", run=fake, clock=clock, sleep=clock.sleep, exists=lambda p: True)
     assert report["archived"] is False
     assert "could not close" in report["error"]
+
+
+def test_a_new_server_gets_its_first_wal_archived_before_the_backup():
+    fake = FakeBarman(done_after=1)
+    report, _ = _take(fake, archived=False)
+    assert report["status"] == "DONE"
+    first_switch = fake.calls.index(fake.verbs("switch-wal")[0])
+    assert first_switch < fake.calls.index(["barman", "backup", "node1"])
+    assert len(fake.verbs("switch-wal")) == 2
+
+
+def test_has_archived_wal_looks_where_barman_keeps_segments():
+    patterns = []
+
+    def find(pattern):
+        patterns.append(pattern)
+        return []
+
+    assert obb.has_archived_wal(WALS, find) is False
+    assert patterns == [f"{WALS}/" + "[0-9A-F]" * 16 + "/" + "[0-9A-F]" * 24 + "*"]
+    assert obb.has_archived_wal(WALS, lambda p: [f"{WALS}/0000000100000000/{WAL}"]) is True

@@ -16,6 +16,8 @@ file to find its position after a restart), and pg_receivewal opens the next
 segment only when WAL arrives for it. So `--wait` sat until the primary's
 next checkpoint or a one-minute `barman cron` tick. This runner instead:
 
+0. when Barman's archive holds no WAL yet (a new server), steps 2-4 for the
+   current segment: `barman check`, and so the backup, fail until one is there;
 1. `barman backup SERVER` (the copy; it ends WAITING_FOR_WALS);
 2. `barman switch-wal --force SERVER`: closes the segment the backup ended in;
 3. `CHECKPOINT` through Barman's own conninfo: one WAL record in the next
@@ -33,6 +35,7 @@ Prints one JSON line (server, backup_id, status, seconds); exit 0 only on DONE.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -101,7 +104,12 @@ def close_end_segment(run: Run, server: str, dsn: str | None) -> tuple[str | Non
     return (closed.group(1) if closed else None), problems
 
 
-def take_backup(  # noqa: PLR0913 - the clock and sleep are injected for the tests
+def has_archived_wal(wals: str | None, find: Callable[[str], list[str]] = glob.glob) -> bool:
+    """Whether Barman's archive (<wals_directory>/<16 characters>/<segment>) holds any segment."""
+    return wals is None or bool(find(os.path.join(glob.escape(wals), "[0-9A-F]" * 16, "[0-9A-F]" * 24 + "*")))
+
+
+def take_backup(  # noqa: PLR0913 - the clock, sleep and file lookups are injected for the tests
     server: str,
     run: Run = run_as_barman,
     *,
@@ -109,9 +117,22 @@ def take_backup(  # noqa: PLR0913 - the clock and sleep are injected for the tes
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     poll: float = POLL_SECONDS,
+    find: Callable[[str], list[str]] = glob.glob,
+    exists: Callable[[str], bool] = os.path.exists,
 ) -> dict:
     """Back SERVER up and wait for DONE; the report printed as JSON."""
     started = clock()
+    if not has_archived_wal(server_setting(run, server, "wals_directory"), find):
+        first = archive_current_wal(
+            server, run, timeout=timeout, clock=clock, sleep=sleep, poll=poll, exists=exists
+        )
+        if not first["archived"]:
+            report = {"server": server, "backup_id": None, "status": None}
+            report["error"] = "Barman's archive holds no WAL and the current segment did not arrive: " + str(
+                first.get("error")
+            )
+            report["problems"] = first.get("problems", [])
+            return _done(report, clock() - started)
     taken = run(["barman", "backup", server])
     output = (taken.stdout or "") + (taken.stderr or "")
     match = BACKUP_ID.search(output)
