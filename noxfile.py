@@ -49,7 +49,8 @@ def _print_timings() -> None:
     lines += [f"{name:<{width}}  {_minutes(sec):>8}  {res}" for name, sec, res in TIMINGS]
     total = sum(sec for _, sec, _ in TIMINGS)
     lines.append(f"{'total':<{width}}  {_minutes(total):>8}")
-    print("\n" + "\n".join(lines), flush=True)
+    # stderr, where nox writes its own summary, so the two stay in order.
+    print("\n" + "\n".join(lines), file=sys.stderr, flush=True)
 
 
 atexit.register(_print_timings)

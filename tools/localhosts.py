@@ -251,8 +251,10 @@ def build_image(mirror: str, workdir: Path = CACHE_DIR / "image", runner: Runner
             "import",
             "--change",
             "CMD=/sbin/init",
-            "--change",
-            "LABEL=" + PROJECT_LABEL,
+            # No project label on the image: every container made from it
+            # would inherit it, and `hosts.clean` would remove a user's own
+            # containers and the running stand. Scenario hosts get the label
+            # when they are created (molecule extra_opts).
             "-",
             IMAGE,
         ],
