@@ -13,6 +13,8 @@ description:
     Python through C(podman exec -i) instead of being copied in and run in several steps, which makes
     a task several times cheaper. The local stand's hosts (C(invoke stand.up)) use it.
   - Files (M(ansible.builtin.template), M(ansible.builtin.copy)) are still copied with C(podman cp).
+  - A container that is stopped or missing is I(unreachable), as an SSH host that is down, not a
+    task failure; playbooks then treat both alike.
   - Everything else behaves as C(containers.podman.podman).
 options:
   remote_addr:
@@ -49,13 +51,30 @@ options:
       - name: ANSIBLE_PODMAN_EXTRA_ARGS
 """
 
+import re
 import shlex
 
-from ansible.module_utils.common.text.converters import to_native
+from ansible.errors import AnsibleConnectionFailure
+from ansible.module_utils.common.text.converters import to_native, to_text
 
 from ansible_collections.containers.podman.plugins.connection.podman import (
     Connection as PodmanConnection,
 )
+
+# podman's own errors (exit code 125, or 255 for `exec` on a stopped container
+# with podman 4/5) that mean the container is not running: for Ansible that
+# host is down. Anything else stays the command's own result.
+PODMAN_ERRORS = (125, 255)
+HOST_DOWN = re.compile(
+    r"^Error: .*(can only create exec sessions on running containers|no such container"
+    r"|container state improper|does not exist)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def host_down(rc, stderr):
+    """Whether a podman call failed because the container is stopped or missing."""
+    return rc in PODMAN_ERRORS and HOST_DOWN.search(to_text(stderr, errors="surrogate_or_strict")) is not None
 
 
 class Connection(PodmanConnection):
@@ -69,6 +88,14 @@ class Connection(PodmanConnection):
         self._connected = True
         self._mount_point = None
         return self
+
+    def _podman(self, cmd, cmd_args=None, in_data=None, use_container_id=True):
+        rc, stdout, stderr = super()._podman(cmd, cmd_args, in_data, use_container_id)
+        if host_down(rc, stderr):
+            raise AnsibleConnectionFailure(
+                "container %s is not running: %s" % (self._container_id, to_text(stderr).strip())
+            )
+        return rc, stdout, stderr
 
     def exec_command(self, cmd, in_data=None, sudoable=False):
         if in_data is None:
