@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ RUNNER = (
 )
 spec = importlib.util.spec_from_file_location("otus_barman_backup", RUNNER)
 obb = importlib.util.module_from_spec(spec)
+# Registered before it runs, as an import would (dataclasses look the module up).
+sys.modules[spec.name] = obb
 spec.loader.exec_module(obb)
 
 BACKUP_ID = "20261126T140206"
@@ -78,15 +81,14 @@ class Clock:
 
 def _take(fake, timeout=600, archived=True):
     clock = Clock()
-    report = obb.take_backup(
-        "node1",
-        run=fake,
+    waits = obb.Waits(
         timeout=timeout,
         clock=clock,
         sleep=clock.sleep,
         find=lambda pattern: [f"{WALS}/0000000100000000/{WAL}"] if archived else [],
         exists=lambda path: True,
     )
+    report = obb.take_backup("node1", run=fake, waits=waits)
     return report, clock
 
 
@@ -188,7 +190,9 @@ def test_archive_only_waits_for_the_closed_segment():
         seen.append(path)
         return len(seen) >= 3
 
-    report = obb.archive_current_wal("node1", run=fake, clock=clock, sleep=clock.sleep, exists=exists)
+    report = obb.archive_current_wal(
+        "node1", run=fake, waits=obb.Waits(clock=clock, sleep=clock.sleep, exists=exists)
+    )
     assert report["archived"] is True
     assert report["wal"] == WAL
     assert seen[-1] == f"{WALS}/{WAL[:16]}/{WAL}"
@@ -201,7 +205,7 @@ def test_archive_only_times_out_with_a_message():
     fake = FakeBarman()
     clock = Clock()
     report = obb.archive_current_wal(
-        "node1", run=fake, timeout=5, clock=clock, sleep=clock.sleep, exists=lambda p: False
+        "node1", run=fake, waits=obb.Waits(timeout=5, clock=clock, sleep=clock.sleep, exists=lambda p: False)
     )
     assert report["archived"] is False
     assert report["error"] == f"{WAL} not archived after 5 s"
@@ -210,7 +214,9 @@ def test_archive_only_times_out_with_a_message():
 def test_archive_only_without_a_closed_segment():
     fake = FakeBarman(conninfo=None)
     clock = Clock()
-    report = obb.archive_current_wal("node1", run=fake, clock=clock, sleep=clock.sleep, exists=lambda p: True)
+    report = obb.archive_current_wal(
+        "node1", run=fake, waits=obb.Waits(clock=clock, sleep=clock.sleep, exists=lambda p: True)
+    )
     assert report["archived"] is False
     assert "could not close" in report["error"]
 

@@ -43,6 +43,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 DEFAULT_WAIT_TIMEOUT = 600
 POLL_SECONDS = 0.5
@@ -54,6 +55,18 @@ CLOSED_WAL = re.compile(r"WAL file ([0-9A-F]{24}) has been closed")
 FINAL = ("DONE", "FAILED")
 
 Run = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
+
+
+@dataclass(frozen=True)
+class Waits:
+    """How long and how the runner waits, and how it looks at Barman's files (the tests replace them)."""
+
+    timeout: float = DEFAULT_WAIT_TIMEOUT
+    poll: float = POLL_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    find: Callable[[str], list[str]] = glob.glob
+    exists: Callable[[str], bool] = os.path.exists
 
 
 def run_as_barman(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
@@ -74,14 +87,19 @@ def backup_status(run: Run, server: str, backup_id: str) -> str | None:
     return status if isinstance(status, str) else None
 
 
-def server_setting(run: Run, server: str, key: str) -> str | None:
-    """One of Barman's settings for SERVER (`barman -f json show-servers`), e.g. conninfo."""
+def server_settings(run: Run, server: str) -> dict[str, str]:
+    """Barman's settings for SERVER (`barman -f json show-servers`): conninfo, wals_directory, ...
+
+    Read once per run; settings that are missing or empty are left out.
+    """
     shown = run(["barman", "-f", "json", "show-servers", server])
     try:
-        value = json.loads(shown.stdout)[server][key]
+        settings = json.loads(shown.stdout)[server]
     except (ValueError, KeyError, TypeError):
-        return None
-    return value if isinstance(value, str) and value else None
+        return {}
+    if not isinstance(settings, dict):
+        return {}
+    return {k: v for k, v in settings.items() if isinstance(v, str) and v}
 
 
 def close_end_segment(run: Run, server: str, dsn: str | None) -> tuple[str | None, list[str]]:
@@ -109,23 +127,13 @@ def has_archived_wal(wals: str | None, find: Callable[[str], list[str]] = glob.g
     return wals is None or bool(find(os.path.join(glob.escape(wals), "[0-9A-F]" * 16, "[0-9A-F]" * 24 + "*")))
 
 
-def take_backup(  # noqa: PLR0913 - the clock, sleep and file lookups are injected for the tests
-    server: str,
-    run: Run = run_as_barman,
-    *,
-    timeout: float = DEFAULT_WAIT_TIMEOUT,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    poll: float = POLL_SECONDS,
-    find: Callable[[str], list[str]] = glob.glob,
-    exists: Callable[[str], bool] = os.path.exists,
-) -> dict:
+def take_backup(server: str, run: Run = run_as_barman, waits: Waits = Waits()) -> dict:
     """Back SERVER up and wait for DONE; the report printed as JSON."""
+    clock = waits.clock
     started = clock()
-    if not has_archived_wal(server_setting(run, server, "wals_directory"), find):
-        first = archive_current_wal(
-            server, run, timeout=timeout, clock=clock, sleep=sleep, poll=poll, exists=exists
-        )
+    settings = server_settings(run, server)
+    if not has_archived_wal(settings.get("wals_directory"), waits.find):
+        first = archive_current_wal(server, run, waits, settings)
         if not first["archived"]:
             report = {"server": server, "backup_id": None, "status": None}
             report["error"] = "Barman's archive holds no WAL and the current segment did not arrive: " + str(
@@ -141,25 +149,22 @@ def take_backup(  # noqa: PLR0913 - the clock, sleep and file lookups are inject
         report["error"] = "barman backup started no backup: " + output.strip()
         return _done(report, clock() - started)
     backup_id = report["backup_id"]
-    dsn = server_setting(run, server, "conninfo")
     problems: list[str] = []
     last_switch = None
-    while True:
-        status = backup_status(run, server, backup_id)
-        report["status"] = status
-        if status in FINAL:
-            break
-        if clock() - started > timeout:
-            report["error"] = f"still {status} after {timeout:.0f} s"
+    status = backup_status(run, server, backup_id)
+    while status not in FINAL:
+        if clock() - started > waits.timeout:
+            report["error"] = f"still {status} after {waits.timeout:.0f} s"
             break
         if last_switch is None or clock() - last_switch > SWITCH_AGAIN_AFTER:
-            problems = close_end_segment(run, server, dsn)[1]
+            problems = close_end_segment(run, server, settings.get("conninfo"))[1]
             last_switch = clock()
         run(["barman", "-q", "archive-wal", server])
         run(["barman", "-q", "check-backup", server, backup_id])
-        if backup_status(run, server, backup_id) in FINAL:
-            continue
-        sleep(poll)
+        status = backup_status(run, server, backup_id)
+        if status not in FINAL:
+            waits.sleep(waits.poll)
+    report["status"] = status
     if report["status"] != "DONE":
         report.setdefault("error", f"backup {backup_id} is {report['status']}")
         if problems:
@@ -168,21 +173,16 @@ def take_backup(  # noqa: PLR0913 - the clock, sleep and file lookups are inject
     return _done(report, clock() - started)
 
 
-def archive_current_wal(  # noqa: PLR0913 - the clock and sleep are injected for the tests
-    server: str,
-    run: Run = run_as_barman,
-    *,
-    timeout: float = DEFAULT_WAIT_TIMEOUT,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    poll: float = POLL_SECONDS,
-    exists: Callable[[str], bool] = os.path.exists,
+def archive_current_wal(
+    server: str, run: Run = run_as_barman, waits: Waits = Waits(), settings: dict[str, str] | None = None
 ) -> dict:
     """Close SERVER's current segment and wait until it is in Barman's archive."""
+    clock = waits.clock
     started = clock()
-    dsn = server_setting(run, server, "conninfo")
-    wals = server_setting(run, server, "wals_directory")
-    wal, problems = close_end_segment(run, server, dsn)
+    if settings is None:
+        settings = server_settings(run, server)
+    wals = settings.get("wals_directory")
+    wal, problems = close_end_segment(run, server, settings.get("conninfo"))
     report: dict = {"server": server, "wal": wal, "archived": False}
     if wal is None or wals is None:
         report["error"] = "could not close the current WAL segment"
@@ -192,14 +192,14 @@ def archive_current_wal(  # noqa: PLR0913 - the clock and sleep are injected for
     path = os.path.join(wals, wal[:16], wal)
     while True:
         run(["barman", "-q", "archive-wal", server])
-        if exists(path):
+        if waits.exists(path):
             report["archived"] = True
             break
-        if clock() - started > timeout:
-            report["error"] = f"{wal} not archived after {timeout:.0f} s"
+        if clock() - started > waits.timeout:
+            report["error"] = f"{wal} not archived after {waits.timeout:.0f} s"
             report["problems"] = problems
             break
-        sleep(poll)
+        waits.sleep(waits.poll)
     return _done(report, clock() - started)
 
 
@@ -221,11 +221,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError:
         sys.stderr.write("OTUS_BARMAN_WAIT_TIMEOUT must be a number of seconds\n")
         return 2
+    waits = Waits(timeout=timeout)
     if archive_only:
-        report = archive_current_wal(args[0], timeout=timeout)
+        report = archive_current_wal(args[0], waits=waits)
         ok = report["archived"]
     else:
-        report = take_backup(args[0], timeout=timeout)
+        report = take_backup(args[0], waits=waits)
         ok = report["status"] == "DONE"
     print(json.dumps(report))
     return 0 if ok else 1
