@@ -17,6 +17,7 @@ from invoke.tasks import task
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tools import localhosts as lh  # noqa: E402
+from tools import faults as faults_drill  # noqa: E402
 from tools import stand as st  # noqa: E402
 
 
@@ -273,6 +274,25 @@ def rejoin(c: Context) -> None:
         raise Exit("the rejoin failed: see the message above", code=1)
 
 
+@task(
+    help={
+        "only": f"fault letters to run, in order (default: {faults_drill.FAULTS})",
+        "no_results": "do not write bench/results/faults.*",
+    }
+)
+def faults(c: Context, only: str = faults_drill.FAULTS, no_results: bool = False) -> None:
+    """Fault drill under a write loop: switchover, standby stop, receive-wal kill, failovers, a cut-off primary."""
+    _stand_ready(c)
+    if not {st.container(h) for h in st.hosts()} <= st.running_hosts():
+        raise Exit("the stand is not up: run `nox -s converge` (or invoke stand.up) first", code=2)
+    try:
+        outcomes = faults_drill.run(only, write_results=not no_results)
+    except ValueError as exc:
+        raise Exit(str(exc), code=2) from exc
+    if not all(o.passed for o in outcomes):
+        raise Exit("the fault drill failed: see the table and tmp/faults/*.log", code=1)
+
+
 @task
 def secrets(c: Context) -> None:
     """Generate the stand's passwords into stand/.secrets.yml (0600) unless they exist."""
@@ -334,6 +354,7 @@ ns.add_collection(
         switchover=switchover,
         failover=failover,
         rejoin=rejoin,
+        faults=faults,
         secrets=secrets,
         new=new,
     )

@@ -30,6 +30,8 @@ PASSWORD_VARS = (
     "postgresql_replication_password",
     "postgresql_barman_password",
     "postgresql_barman_streaming_password",
+    # TEST-ONLY: the fault drill's write loop (invoke stand.faults) logs in as otus_drill.
+    "stand_drill_password",
 )
 _RECAP = re.compile(
     r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
@@ -86,8 +88,12 @@ def ansible_env() -> dict[str, str]:
     return env
 
 
-def run_playbook(playbook: Path | str, *extra: str, stream: bool = True) -> PlaybookRun:
-    argv = ["ansible-playbook", "-i", str(INVENTORY), str(playbook), *extra]
+def run_playbook(
+    playbook: Path | str, *extra: str, stream: bool = True, inventories: tuple[Path, ...] = ()
+) -> PlaybookRun:
+    """Run a playbook against the stand; `inventories` are read after the stand's (their values win)."""
+    sources = [INVENTORY, *inventories]
+    argv = ["ansible-playbook", *(a for src in sources for a in ("-i", str(src))), str(playbook), *extra]
     if Path(str(playbook)).name != "hosts.yml":
         argv += ["-e", f"@{ensure_secrets()}"]
     started = time.monotonic()

@@ -1,0 +1,660 @@
+"""Fault drill on the local stand (`invoke stand.faults`).
+
+Each fault runs under a write loop on the Barman host that records every
+acknowledged commit; the stand's own playbooks do the recovery, the way an
+operator runs them. A watcher asks every database host once per half second
+whether it runs as a primary, so a second primary cannot go unseen.
+
+Faults:
+  s  switchover to a standby under writes
+  c  a standby stopped under writes, then started: it catches up through its slot
+  d  Barman's pg_receivewal killed -9: streaming back, no gap in the archive
+  a  the primary's host killed -> failover -> the host starts again (fenced)
+     -> a converge (refuses) -> rejoin
+  b  the same with synchronous replication on: 0 acknowledged commits lost
+  e  the primary cut off the network -> failover -> reconnected: the tools
+     report two primaries and change nothing until the operator stops one
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from tools import stand as st
+
+FAULTS = "scdabe"
+TITLES = {
+    "s": "switchover under writes",
+    "c": "standby stopped under writes",
+    "d": "Barman's pg_receivewal killed -9",
+    "a": "primary's host killed -> failover -> converge -> rejoin",
+    "b": "as (a), synchronous replication on",
+    "e": "primary cut off the network -> failover -> reconnect",
+}
+# Targets of issue 13: switchover pause <= 3 s, failover pause <= 15 s.
+PAUSE_TARGET = {"s": 3.0, "a": 15.0}
+WRITER = Path(__file__).with_name("drill_writer.py")
+LOGS = st.ROOT / "tmp" / "faults"
+RESULTS = st.ROOT / "bench" / "results"
+SERVICE = "postgresql@17-main"
+DRILL_USER = "otus_drill"
+
+
+class DrillError(Exception):
+    """A step of a fault did not do what it must."""
+
+
+@dataclass
+class Outcome:
+    fault: str
+    title: str
+    pause_s: float | None = None
+    acked: int = 0
+    lost: int | None = None
+    two_primaries: bool = False
+    passed: bool = False
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def podman(
+    *argv: str, check: bool = True, timeout: float = 120, stdin: str | None = None
+) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        ["podman", *argv], input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and proc.returncode != 0:
+        raise DrillError(f"podman {' '.join(argv[:3])}: {(proc.stderr or proc.stdout).strip()}")
+    return proc
+
+
+def psql(host: str, sql: str, *, timeout: float = 10) -> str | None:
+    """Run SQL as postgres on a host's local socket; None when the host or its cluster does not answer."""
+    try:
+        proc = podman(
+            "exec", "-i", st.container(host), "runuser", "-u", "postgres", "--",
+            "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", "postgres",
+            check=False, timeout=timeout, stdin=sql,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def wait_for(what: str, check: Callable[[], object], timeout: float, every: float = 0.5) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise DrillError(f"{what}: not within {timeout:.0f} s")
+
+
+class Stand:
+    """The stand's inventory, read once: database hosts, addresses, the Barman host."""
+
+    def __init__(self) -> None:
+        inventory = yaml.safe_load(st.INVENTORY.read_text())
+        children = inventory["all"]["children"]
+        self.hosts = {h: v for g in children.values() for h, v in (g.get("hosts") or {}).items()}
+        self.db_hosts = [
+            h for g in ("postgresql_primary", "postgresql_standby") for h in (children[g].get("hosts") or {})
+        ]
+        self.barman = next(iter(children["barman"]["hosts"]))
+        self.barman_server = next(iter(children["postgresql_primary"]["hosts"]))
+        self.secrets = yaml.safe_load(st.ensure_secrets().read_text())
+
+    def address(self, host: str) -> str:
+        return self.hosts[host]["stand_address"]
+
+    def states(self) -> dict[str, str]:
+        """primary, standby or down for each database host, as its own cluster says."""
+        out = {}
+        for host in self.db_hosts:
+            answer = psql(host, "SELECT pg_is_in_recovery()", timeout=5)
+            out[host] = "down" if answer is None else ("standby" if answer == "t" else "primary")
+        return out
+
+    def primary(self) -> str:
+        primaries = [h for h, s in self.states().items() if s == "primary"]
+        if len(primaries) != 1:
+            raise DrillError(f"expected one primary, found {primaries or 'none'}")
+        return primaries[0]
+
+    def playbook(
+        self, name: str, label: str, *extra: str, inventories: tuple[Path, ...] = ()
+    ) -> st.PlaybookRun:
+        run = st.run_playbook(st.PLAYBOOKS / name, *extra, stream=False, inventories=inventories)
+        LOGS.mkdir(parents=True, exist_ok=True)
+        (LOGS / f"{label}-{Path(name).stem}.log").write_text(run.output)
+        return run
+
+    def streaming(self, primary: str, names: list[str]) -> bool:
+        """Every named walsender (application_name) streams from the primary."""
+        answer = psql(
+            primary,
+            "SELECT string_agg(application_name, ' ') FROM pg_stat_replication WHERE state = 'streaming'",
+        )
+        return answer is not None and set(names) <= set(answer.split())
+
+
+class Watch:
+    """Sweeps the database hosts every half second; remembers the most primaries seen at once."""
+
+    def __init__(self, stand: Stand) -> None:
+        self.stand = stand
+        self.max_primaries = 0
+        self.seen: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            primaries = [h for h, s in self.stand.states().items() if s == "primary"]
+            if len(primaries) > 1 and not self.seen:
+                self.seen = primaries
+            self.max_primaries = max(self.max_primaries, len(primaries))
+            self._stop.wait(0.5)
+
+    def __enter__(self) -> Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+class Writer:
+    """The write loop on the Barman host; `acks` holds (controller clock, id, server address)."""
+
+    def __init__(self, stand: Stand, table: str) -> None:
+        self.stand = stand
+        self.table = table
+        self.acks: list[tuple[float, int, str]] = []
+        self.errors: list[tuple[float, str]] = []
+        env = dict(os.environ)
+        env.update(
+            PGHOST=",".join(stand.address(h) for h in stand.db_hosts),
+            PGPORT="5432",
+            PGUSER=DRILL_USER,
+            PGDATABASE="postgres",
+            PGPASSWORD=stand.secrets["stand_drill_password"],
+            PGTARGETSESSIONATTRS="read-write",
+            PGAPPNAME="otus_drill",
+        )
+        names = (
+            "PGHOST",
+            "PGPORT",
+            "PGUSER",
+            "PGDATABASE",
+            "PGPASSWORD",
+            "PGTARGETSESSIONATTRS",
+            "PGAPPNAME",
+        )
+        # `-e NAME` without a value: podman takes it from this process, so the password is not in argv.
+        env_args = [a for n in names for a in ("-e", n)]
+        self.proc = subprocess.Popen(
+            ["podman", "exec", "-i", *env_args, st.container(stand.barman),
+             "python3", "-c", WRITER.read_text(), table],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        )  # fmt: skip
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            now = time.monotonic()
+            kind, _, rest = line.strip().partition(" ")
+            if kind == "ack":
+                ident, _, address = rest.partition(" ")
+                self.acks.append((now, int(ident), address))
+            else:
+                self.errors.append((now, line.strip()))
+
+    def count(self) -> int:
+        return len(self.acks)
+
+    def wait_acks(self, more: int, timeout: float = 60) -> None:
+        target = self.count() + more
+        wait_for(f"{more} more acknowledged commits", lambda: self.count() >= target or self._dead(), timeout)
+        if self._dead():
+            raise DrillError(f"the write loop ended: {self.errors[-3:]}")
+
+    def _dead(self) -> bool:
+        return self.proc.poll() is not None
+
+    def stop(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._thread.join(timeout=10)
+
+    def first_ack_after(self, moment: float) -> float | None:
+        later = [t for t, _, _ in self.acks if t > moment]
+        return later[0] - moment if later else None
+
+    def longest_gap(self, start: float, end: float) -> float:
+        times = [start] + [t for t, _, _ in self.acks if start < t < end] + [end]
+        return max(b - a for a, b in zip(times, times[1:], strict=False))
+
+
+def create_table(stand: Stand, primary: str, table: str) -> None:
+    password = stand.secrets["stand_drill_password"].replace("'", "''")
+    sql = f"""
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{DRILL_USER}') THEN
+    CREATE ROLE {DRILL_USER} LOGIN;
+  END IF;
+END $$;
+ALTER ROLE {DRILL_USER} PASSWORD '{password}';
+DROP TABLE IF EXISTS {table};
+CREATE TABLE {table} (id int PRIMARY KEY);
+GRANT INSERT ON {table} TO {DRILL_USER};
+"""
+    if psql(primary, sql) is None:
+        raise DrillError(f"could not create {table} on {primary}")
+
+
+def count_lost(primary: str, table: str, acked: list[int]) -> int:
+    ids = ",".join(str(i) for i in acked) or "0"
+    sql = (
+        f"SELECT count(*) FROM unnest('{{{ids}}}'::int[]) AS a(id) "
+        f"WHERE {bool(acked)} AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = a.id)"
+    )
+    answer = psql(primary, sql, timeout=60)
+    if answer is None:
+        raise DrillError(f"could not count the rows of {table} on {primary}")
+    return int(answer)
+
+
+def expect_refusal(run: st.PlaybookRun, *phrases: str) -> str:
+    """A run that must refuse: rc != 0, nothing changed, and the message names the way out."""
+    flat = " ".join(run.output.split())
+    missing = [p for p in phrases if p not in flat]
+    if run.rc == 0 or run.changed != 0 or missing:
+        raise DrillError(
+            f"{Path(run.playbook).name} should refuse and change nothing: rc={run.rc} changed={run.changed}"
+            f" missing {missing}"
+        )
+    match = re.search(
+        r"(More than one primary runs|The stopped cluster of)[^\"]*?Nothing was changed\.", flat
+    )
+    return match.group(0) if match else phrases[0]
+
+
+def expect_ok(run: st.PlaybookRun, what: str) -> None:
+    if run.rc != 0:
+        raise DrillError(f"{what} failed (rc={run.rc}); see {LOGS}")
+
+
+def stop_cluster(host: str) -> None:
+    podman("exec", st.container(host), "systemctl", "stop", SERVICE)
+
+
+def unit_state(host: str) -> str:
+    proc = podman(
+        "exec", st.container(host), "systemctl", "show", "-p", "ActiveState", "--value", SERVICE, check=False
+    )
+    return proc.stdout.strip() if proc.returncode == 0 else "unreachable"
+
+
+def wait_systemd(host: str) -> None:
+    wait_for(
+        f"systemd on {host}",
+        lambda: (
+            podman("exec", st.container(host), "systemctl", "is-system-running", check=False).stdout.strip()
+            in ("running", "degraded")
+        ),
+        120,
+    )
+
+
+@dataclass
+class Context:
+    stand: Stand
+    outcome: Outcome
+    writer: Writer
+    table: str
+    primary: str
+    sync_vars: tuple[str, ...] = ()
+
+    def note(self, text: str) -> None:
+        self.outcome.notes.append(text)
+
+
+def fault_s(ctx: Context) -> str:
+    """Switchover to a standby: writes pause briefly, nothing is lost."""
+    target = next(h for h in ctx.stand.db_hosts if h != ctx.primary)
+    start = time.monotonic()
+    expect_ok(ctx.stand.playbook("switchover.yml", "s", "-e", f"promote_to={target}"), "switchover")
+    ctx.writer.wait_acks(50)
+    ctx.outcome.pause_s = ctx.writer.longest_gap(start, time.monotonic())
+    ctx.note(f"switchover {ctx.primary} -> {target} took {time.monotonic() - start:.1f} s")
+    return target
+
+
+def fault_c(ctx: Context) -> str:
+    """Stop a standby under writes; it catches up through its slot when it starts again."""
+    standby = next(h for h in ctx.stand.db_hosts if h != ctx.primary)
+    start = time.monotonic()
+    stop_cluster(standby)
+    ctx.writer.wait_acks(200)
+    lsn = psql(ctx.primary, "SELECT pg_current_wal_lsn()")
+    slot = psql(ctx.primary, f"SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{standby}'")
+    podman("exec", st.container(standby), "systemctl", "start", SERVICE)
+    started = time.monotonic()
+    wait_for(
+        f"{standby} replays past {lsn}",
+        lambda: (
+            psql(
+                ctx.primary,
+                f"SELECT replay_lsn >= '{lsn}' FROM pg_stat_replication WHERE application_name = '{standby}'",
+            )
+            == "t"
+        ),
+        120,
+    )
+    ctx.note(
+        f"{standby} stopped {started - start:.1f} s (its slot: {slot or 'missing'}), caught up in {time.monotonic() - started:.1f} s"
+    )
+    if slot not in ("reserved", "extended"):
+        raise DrillError(f"{standby}'s slot kept no WAL while it was down (wal_status {slot})")
+    ctx.writer.wait_acks(20)
+    ctx.outcome.pause_s = ctx.writer.longest_gap(start, time.monotonic())
+    return ctx.primary
+
+
+_PIDS = (
+    "import os, sys\n"
+    "for p in filter(str.isdigit, os.listdir('/proc')):\n"
+    "    try:\n"
+    "        argv = open(f'/proc/{p}/cmdline', 'rb').read().split(b'\\0')\n"
+    "    except OSError:\n"
+    "        continue\n"
+    "    if os.path.basename(argv[0]).decode() == sys.argv[1]:\n"
+    "        print(p)\n"
+)
+
+
+def pids(host: str, program: str) -> set[str]:
+    """Process ids of a program on a host (the hosts have no procps)."""
+    proc = podman("exec", st.container(host), "python3", "-c", _PIDS, program, check=False)
+    return set(proc.stdout.split())
+
+
+def _archive_names(ctx: Context) -> list[str]:
+    server = ctx.stand.barman_server
+    # Barman 3.13 names the WAL index <server>-xlog.db; older releases xlog.db.
+    wals = f"/var/lib/barman/{server}/wals"
+    proc = podman("exec", st.container(ctx.stand.barman), "sh", "-c", f"cat {wals}/{server}-xlog.db || cat {wals}/xlog.db")
+    return sorted(
+        {line.split()[0] for line in proc.stdout.splitlines() if re.match(r"^[0-9A-F]{24}\s", line)}
+    )
+
+
+def _segment(name: str) -> tuple[int, int]:
+    """(timeline, segment number) of a WAL file name (16 MB segments: 256 per log)."""
+    return int(name[:8], 16), int(name[8:16], 16) * 0x100 + int(name[16:24], 16)
+
+
+def fault_d(ctx: Context) -> str:
+    """Kill -9 Barman's pg_receivewal: it streams again and the archive has no hole."""
+    barman = st.container(ctx.stand.barman)
+    before = psql(ctx.primary, "SELECT pg_walfile_name(pg_current_wal_lsn())")
+    killed = pids(ctx.stand.barman, "pg_receivewal")
+    if not killed:
+        raise DrillError("no pg_receivewal runs on the Barman host")
+    start = time.monotonic()
+    podman("exec", barman, "sh", "-c", "kill -9 \"$@\"", "kill", *killed)
+    wait_for(
+        "pg_receivewal streaming again",
+        lambda: (
+            ctx.stand.streaming(ctx.primary, ["barman_receive_wal"])
+            and pids(ctx.stand.barman, "pg_receivewal") - killed
+        ),
+        180,
+    )
+    back = time.monotonic() - start
+    ctx.note(f"pg_receivewal streaming again {back:.1f} s after the kill")
+    ctx.outcome.pause_s = None
+    ctx.writer.wait_acks(50)
+    proc = podman(
+        "exec", barman, "runuser", "-u", "barman", "--", "/usr/local/bin/otus-barman-backup", "--archive-only",
+        ctx.stand.barman_server, check=False, timeout=180,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise DrillError(
+            f"Barman did not archive the current WAL: {proc.stdout.strip()} {proc.stderr.strip()}"
+        )
+    if not before:
+        raise DrillError(f"could not read {ctx.primary}'s current WAL file")
+    # The timeline the kill happened on, from the segment current at the kill to the newest.
+    segments = [
+        _segment(n) for n in _archive_names(ctx) if n[:8] == before[:8] and _segment(n) >= _segment(before)
+    ]
+    holes = [b for a, b in zip(segments, segments[1:], strict=False) if b[1] != a[1] + 1]
+    if not segments or segments[0] != _segment(before) or holes:
+        raise DrillError(f"archive from {before}: {len(segments)} segments, holes before {holes}")
+    ctx.note(f"archive from {before} on: {len(segments)} segments, no hole")
+    return ctx.primary
+
+
+def _kill_and_fail_over(ctx: Context, label: str) -> tuple[str, float]:
+    old = ctx.primary
+    podman("kill", st.container(old))
+    killed = time.monotonic()
+    expect_ok(ctx.stand.playbook("failover.yml", label), "failover with the primary's host dead")
+    ctx.note(f"failover playbook done {time.monotonic() - killed:.1f} s after the kill")
+    return old, killed
+
+
+def _return_refuse_rejoin(ctx: Context, old: str, label: str) -> None:
+    """The dead host starts again: fenced; a converge refuses; rejoin brings it back as a standby."""
+    podman("start", st.container(old))
+    wait_systemd(old)
+    state = wait_for(
+        f"{old}'s cluster start refused",
+        lambda: unit_state(old) in ("failed", "inactive") and unit_state(old),
+        120,
+    )
+    fence = podman(
+        "exec", st.container(old), "cat", "/etc/postgresql/17/main/FENCED", check=False
+    ).stdout.strip()
+    ctx.note(f"{old} back: cluster {state}, FENCED: {fence or 'missing'}")
+    if not fence:
+        raise DrillError(f"{old} came back without a fence")
+    site = ctx.stand.playbook("site.yml", label, *ctx.sync_vars)
+    if site.rc == 0:
+        ctx.note(f"converge with {old} fenced: rc 0, changed={site.changed}")
+    else:
+        ctx.note("converge: " + expect_refusal(site, "otus.pgrepl.rejoin"))
+    expect_ok(ctx.stand.playbook("rejoin.yml", label, *ctx.sync_vars), "rejoin")
+
+
+def _new_primary(ctx: Context) -> str:
+    new = ctx.stand.primary()
+    others = [h for h in ctx.stand.db_hosts if h != new]
+    wait_for("every standby streams", lambda: ctx.stand.streaming(new, others), 120)
+    return new
+
+
+def fault_a(ctx: Context) -> str:
+    old, killed = _kill_and_fail_over(ctx, ctx.outcome.fault)
+    if not ctx.sync_vars:
+        ctx.writer.wait_acks(20)
+    _return_refuse_rejoin(ctx, old, ctx.outcome.fault)
+    new = _new_primary(ctx)
+    ctx.writer.wait_acks(20)
+    ctx.outcome.pause_s = ctx.writer.first_ack_after(killed)
+    return new
+
+
+def fault_b(ctx: Context) -> str:
+    ctx.note("one standby: with ANY 1, the new primary acknowledges no commit until the old one rejoins")
+    return fault_a(ctx)
+
+
+def fault_e(ctx: Context) -> str:
+    old = ctx.primary
+    address = ctx.stand.address(old)
+    podman("network", "disconnect", st.STAND_NETWORK, st.container(old))
+    cut = time.monotonic()
+    # The operator cannot reach the cut-off host either: the stand's connection finds no such container.
+    LOGS.mkdir(parents=True, exist_ok=True)
+    unreachable = LOGS / "cut-off.yml"
+    unreachable.write_text(
+        yaml.safe_dump({"all": {"hosts": {old: {"ansible_host": st.container(old) + "-cut-off"}}}})
+    )
+    expect_ok(
+        ctx.stand.playbook("failover.yml", "e", inventories=(unreachable,)),
+        "failover with the primary cut off",
+    )
+    ctx.writer.wait_acks(20)
+    ctx.outcome.pause_s = ctx.writer.first_ack_after(cut)
+    new = next(h for h, s in ctx.stand.states().items() if s == "primary" and h != old)
+    podman("network", "connect", "--ip", address, st.STAND_NETWORK, st.container(old))
+    wait_for("two primaries answer", lambda: list(ctx.stand.states().values()).count("primary") == 2, 30)
+    for name in ("verify.yml", "site.yml", "rejoin.yml"):
+        said = expect_refusal(ctx.stand.playbook(name, "e-two"), "More than one primary runs")
+        ctx.note(f"{Path(name).stem}: {said}")
+    # The operator acts: stops the one the report names, then rejoins it.
+    stop_cluster(old)
+    expect_ok(ctx.stand.playbook("rejoin.yml", "e"), "rejoin after the operator stopped the cut-off primary")
+    _new_primary(ctx)
+    ctx.writer.wait_acks(20)
+    return new
+
+
+STEPS: dict[str, Callable[[Context], str]] = {
+    "s": fault_s, "c": fault_c, "d": fault_d, "a": fault_a, "b": fault_b, "e": fault_e,
+}  # fmt: skip
+
+
+def run_fault(stand: Stand, fault: str) -> Outcome:
+    outcome = Outcome(fault, TITLES[fault])
+    started = time.monotonic()
+    sync_vars = ("-e", "postgresql_config_sync_mode=any") if fault == "b" else ()
+    table = f"otus_drill_{fault}"
+    try:
+        if sync_vars:
+            expect_ok(
+                stand.playbook("site.yml", "b-sync-on", *sync_vars), "converge with synchronous replication"
+            )
+        primary = stand.primary()
+        create_table(stand, primary, table)
+        with Watch(stand) as watch:
+            writer = Writer(stand, table)
+            try:
+                writer.wait_acks(100)
+                ctx = Context(stand, outcome, writer, table, primary, sync_vars)
+                final = STEPS[fault](ctx)
+            finally:
+                writer.stop()
+        outcome.acked = len(writer.acks)
+        outcome.lost = count_lost(final, table, [i for _, i, _ in writer.acks])
+        outcome.two_primaries = watch.max_primaries > 1
+        if watch.seen:
+            outcome.notes.append(f"two primaries seen: {', '.join(watch.seen)}")
+        psql(final, f"DROP TABLE {table}")
+        if sync_vars:
+            expect_ok(stand.playbook("site.yml", "b-sync-off"), "converge back to asynchronous replication")
+        outcome.passed = judge(outcome)
+    except (DrillError, subprocess.TimeoutExpired) as exc:
+        outcome.notes.append(f"FAILED: {exc}")
+    outcome.seconds = round(time.monotonic() - started, 1)
+    if outcome.pause_s is not None:
+        outcome.pause_s = round(outcome.pause_s, 2)
+    return outcome
+
+
+def judge(outcome: Outcome) -> bool:
+    """The row's verdict: nothing lost where it must not be, pause targets, never an unexpected second primary."""
+    ok = True
+    # Asynchronous failovers may lose the last commits the dead primary had not sent; they are shown, not failed.
+    if outcome.fault in "sbcd" and outcome.lost != 0:
+        ok = False
+    target = PAUSE_TARGET.get(outcome.fault)
+    if target is not None and (outcome.pause_s is None or outcome.pause_s > target):
+        outcome.notes.append(f"write pause above the {target:.0f} s target")
+        ok = False
+    # (e) leaves the cut-off primary running by construction: nothing can reach it to stop it.
+    if outcome.two_primaries and outcome.fault != "e":
+        ok = False
+    if outcome.fault == "e" and not outcome.two_primaries:
+        outcome.notes.append("the reconnected primary was never seen running beside the new one")
+    return ok
+
+
+def table(outcomes: list[Outcome]) -> str:
+    lines = [
+        "| fault | write pause (s) | acknowledged | lost | second primary seen | result |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for o in outcomes:
+        pause = "-" if o.pause_s is None else f"{o.pause_s:.2f}"
+        lost = "-" if o.lost is None else str(o.lost)
+        second = (
+            ("yes (expected: cut off, reported)" if o.fault == "e" else "YES") if o.two_primaries else "no"
+        )
+        lines.append(
+            f"| {o.fault}: {o.title} | {pause} | {o.acked} | {lost} | {second} | {'pass' if o.passed else 'FAIL'} |"
+        )
+    return "\n".join(lines)
+
+
+def run(
+    faults: str = FAULTS, write_results: bool = True, say: Callable[[str], None] = print
+) -> list[Outcome]:
+    unknown = set(faults) - set(FAULTS)
+    if unknown or not faults:
+        raise ValueError(f"faults are letters from {FAULTS!r} (got {faults!r})")
+    stand = Stand()
+    outcomes: list[Outcome] = []
+    for fault in faults:
+        say(f"--- {fault}: {TITLES[fault]}")
+        outcome = run_fault(stand, fault)
+        outcomes.append(outcome)
+        for text in outcome.notes:
+            say(f"    {text}")
+        say(f"    {'pass' if outcome.passed else 'FAIL'} in {outcome.seconds:.0f} s")
+        if not outcome.passed:
+            break
+    verify = stand.playbook("verify.yml", "final")
+    healthy = verify.rc == 0
+    say(table(outcomes))
+    say(f"stand healthy afterwards (otus.pgrepl.verify): {'yes' if healthy else 'NO'}")
+    if write_results:
+        write(outcomes, healthy)
+    return outcomes if healthy else [*outcomes, Outcome("verify", "stand healthy afterwards")]
+
+
+def write(outcomes: list[Outcome], healthy: bool) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data = {
+        "command": "invoke stand.faults",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "stand_healthy_after": healthy,
+        "faults": [asdict(o) for o in outcomes],
+    }
+    (RESULTS / "faults.json").write_text(json.dumps(data, indent=2) + "\n")
+    notes = "\n".join(f"- {o.fault}: " + "; ".join(o.notes) for o in outcomes if o.notes)
+    (RESULTS / "faults.md").write_text(
+        f"# Fault drill (`invoke stand.faults`, {data['when']})\n\n{table(outcomes)}\n\n"
+        f"Stand healthy afterwards (otus.pgrepl.verify): {'yes' if healthy else 'no'}.\n\n{notes}\n"
+    )
