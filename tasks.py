@@ -16,8 +16,8 @@ from invoke.tasks import task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tools import localhosts as lh  # noqa: E402
 from tools import faults as faults_drill  # noqa: E402
+from tools import localhosts as lh  # noqa: E402
 from tools import stand as st  # noqa: E402
 
 
@@ -281,13 +281,13 @@ def rejoin(c: Context) -> None:
     }
 )
 def faults(c: Context, only: str = faults_drill.FAULTS, no_results: bool = False) -> None:
-    """Fault drill under a write loop: switchover, standby stop, receive-wal kill, failovers, a cut-off primary."""
+    """Fault drill under writes: switchover, standby stop, receive-wal kill, failovers, a cut-off primary."""
     _stand_ready(c)
     if not {st.container(h) for h in st.hosts()} <= st.running_hosts():
         raise Exit("the stand is not up: run `nox -s converge` (or invoke stand.up) first", code=2)
     try:
         outcomes = faults_drill.run(only, write_results=not no_results)
-    except ValueError as exc:
+    except (ValueError, faults_drill.DrillError) as exc:
         raise Exit(str(exc), code=2) from exc
     if not all(o.passed for o in outcomes):
         raise Exit("the fault drill failed: see the table and tmp/faults/*.log", code=1)

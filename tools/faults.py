@@ -18,6 +18,7 @@ Faults:
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -78,11 +79,11 @@ def podman(
     return proc
 
 
-def psql(host: str, sql: str, *, timeout: float = 10) -> str | None:
+def psql(container: str, sql: str, *, timeout: float = 10) -> str | None:
     """Run SQL as postgres on a host's local socket; None when the host or its cluster does not answer."""
     try:
         proc = podman(
-            "exec", "-i", st.container(host), "runuser", "-u", "postgres", "--",
+            "exec", "-i", container, "runuser", "-u", "postgres", "--",
             "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", "postgres",
             check=False, timeout=timeout, stdin=sql,
         )  # fmt: skip
@@ -102,27 +103,62 @@ def wait_for(what: str, check: Callable[[], object], timeout: float, every: floa
 
 
 class Stand:
-    """The stand's inventory, read once: database hosts, addresses, the Barman host."""
+    """Where the drill runs: hosts and groups from the inventory, containers and addresses from podman.
 
-    def __init__(self) -> None:
-        inventory = yaml.safe_load(st.INVENTORY.read_text())
-        children = inventory["all"]["children"]
-        self.hosts = {h: v for g in children.values() for h, v in (g.get("hosts") or {}).items()}
-        self.db_hosts = [
-            h for g in ("postgresql_primary", "postgresql_standby") for h in (children[g].get("hosts") or {})
-        ]
-        self.barman = next(iter(children["barman"]["hosts"]))
-        self.barman_server = next(iter(children["postgresql_primary"]["hosts"]))
-        self.secrets = yaml.safe_load(st.ensure_secrets().read_text())
+    The local stand by default; the failover scenario passes its own inventory.
+    """
+
+    def __init__(
+        self, inventories: tuple[Path, ...] = (), extra: tuple[str, ...] = (), env: dict | None = None
+    ):
+        self.inventories = inventories or (st.INVENTORY,)
+        self.extra = extra if inventories else ("-e", f"@{st.ensure_secrets()}")
+        self.env = env if env is not None else (st.ansible_env() if not inventories else None)
+        listing = json.loads(
+            subprocess.run(
+                ["ansible-inventory", *(a for i in self.inventories for a in ("-i", str(i))), "--list"],
+                capture_output=True, text=True, check=True, env=self.env, cwd=st.ROOT,
+            ).stdout
+        )  # fmt: skip
+        hostvars = listing["_meta"]["hostvars"]
+        for name in self.extra[1::2]:
+            if name.startswith("@"):
+                extra_vars = yaml.safe_load(Path(name[1:]).read_text()) or {}
+                for host in hostvars.values():
+                    host.update(extra_vars)
+
+        def group(name: str) -> list[str]:
+            return list(listing.get(name, {}).get("hosts", []))
+
+        self.db_hosts = group("postgresql_primary") + group("postgresql_standby")
+        self.barman = group("barman")[0]
+        # The Barman server is named after the inventory's first primary.
+        self.barman_server = group("postgresql_primary")[0]
+        self.containers = {h: str(hostvars[h].get("ansible_host", h)) for h in [*self.db_hosts, self.barman]}
+        self.drill_password = str(hostvars[self.barman].get("stand_drill_password", ""))
+        if not self.drill_password:
+            raise DrillError("set stand_drill_password (TEST-ONLY) for the drill's write loop")
+        self.addresses: dict[str, str] = {}
+        for host, name in self.containers.items():
+            inspect = json.loads(podman("container", "inspect", name).stdout)[0]
+            networks = inspect["NetworkSettings"]["Networks"]
+            self.network, settings = next(iter(networks.items()))
+            self.addresses[host] = settings["IPAddress"]
+
+    def container(self, host: str) -> str:
+        return self.containers[host]
 
     def address(self, host: str) -> str:
-        return self.hosts[host]["stand_address"]
+        return self.addresses[host]
+
+    def psql(self, host: str, sql: str, *, timeout: float = 10) -> str | None:
+        return psql(self.container(host), sql, timeout=timeout)
 
     def states(self) -> dict[str, str]:
         """primary, standby or down for each database host, as its own cluster says."""
         out = {}
         for host in self.db_hosts:
-            answer = psql(host, "SELECT pg_is_in_recovery()", timeout=5)
+            answer = self.psql(host, "SELECT pg_is_in_recovery()", timeout=5)
             out[host] = "down" if answer is None else ("standby" if answer == "t" else "primary")
         return out
 
@@ -135,14 +171,27 @@ class Stand:
     def playbook(
         self, name: str, label: str, *extra: str, inventories: tuple[Path, ...] = ()
     ) -> st.PlaybookRun:
-        run = st.run_playbook(st.PLAYBOOKS / name, *extra, stream=False, inventories=inventories)
+        sources = [*self.inventories, *inventories]
+        argv = ["ansible-playbook", *(a for i in sources for a in ("-i", str(i))), str(st.PLAYBOOKS / name)]
+        started = time.monotonic()
+        proc = subprocess.run(
+            [*argv, *self.extra, *extra],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=st.ROOT,
+            check=False,
+        )
+        output = proc.stdout + proc.stderr
         LOGS.mkdir(parents=True, exist_ok=True)
-        (LOGS / f"{label}-{Path(name).stem}.log").write_text(run.output)
-        return run
+        (LOGS / f"{label}-{Path(name).stem}.log").write_text(output)
+        return st.PlaybookRun(
+            name, proc.returncode, time.monotonic() - started, st.parse_recap(output), output
+        )
 
     def streaming(self, primary: str, names: list[str]) -> bool:
         """Every named walsender (application_name) streams from the primary."""
-        answer = psql(
+        answer = self.psql(
             primary,
             "SELECT string_agg(application_name, ' ') FROM pg_stat_replication WHERE state = 'streaming'",
         )
@@ -190,7 +239,7 @@ class Writer:
             PGPORT="5432",
             PGUSER=DRILL_USER,
             PGDATABASE="postgres",
-            PGPASSWORD=stand.secrets["stand_drill_password"],
+            PGPASSWORD=stand.drill_password,
             PGTARGETSESSIONATTRS="read-write",
             PGAPPNAME="otus_drill",
         )
@@ -206,7 +255,7 @@ class Writer:
         # `-e NAME` without a value: podman takes it from this process, so the password is not in argv.
         env_args = [a for n in names for a in ("-e", n)]
         self.proc = subprocess.Popen(
-            ["podman", "exec", "-i", *env_args, st.container(stand.barman),
+            ["podman", "exec", "-i", *env_args, stand.container(stand.barman),
              "python3", "-c", WRITER.read_text(), table],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )  # fmt: skip
@@ -255,7 +304,7 @@ class Writer:
 
 
 def create_table(stand: Stand, primary: str, table: str) -> None:
-    password = stand.secrets["stand_drill_password"].replace("'", "''")
+    password = stand.drill_password.replace("'", "''")
     sql = f"""
 DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{DRILL_USER}') THEN
@@ -267,17 +316,17 @@ DROP TABLE IF EXISTS {table};
 CREATE TABLE {table} (id int PRIMARY KEY);
 GRANT INSERT ON {table} TO {DRILL_USER};
 """
-    if psql(primary, sql) is None:
+    if stand.psql(primary, sql) is None:
         raise DrillError(f"could not create {table} on {primary}")
 
 
-def count_lost(primary: str, table: str, acked: list[int]) -> int:
+def count_lost(stand: Stand, primary: str, table: str, acked: list[int]) -> int:
     ids = ",".join(str(i) for i in acked) or "0"
     sql = (
         f"SELECT count(*) FROM unnest('{{{ids}}}'::int[]) AS a(id) "
         f"WHERE {bool(acked)} AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = a.id)"
     )
-    answer = psql(primary, sql, timeout=60)
+    answer = stand.psql(primary, sql, timeout=60)
     if answer is None:
         raise DrillError(f"could not count the rows of {table} on {primary}")
     return int(answer)
@@ -293,7 +342,7 @@ def expect_refusal(run: st.PlaybookRun, *phrases: str) -> str:
             f" missing {missing}"
         )
     said = next((line for line in run.output.splitlines() if "Nothing was changed." in line), phrases[0])
-    # ansible-core prints the message twice (the error line and the result): the error line, without its prefix.
+    # ansible-core prints the message twice (error line, result): the error line, without its prefix.
     return said.split("Action failed: ", 1)[-1].strip()[:400]
 
 
@@ -302,22 +351,22 @@ def expect_ok(run: st.PlaybookRun, what: str) -> None:
         raise DrillError(f"{what} failed (rc={run.rc}); see {LOGS}")
 
 
-def stop_cluster(host: str) -> None:
-    podman("exec", st.container(host), "systemctl", "stop", SERVICE)
+def stop_cluster(container: str) -> None:
+    podman("exec", container, "systemctl", "stop", SERVICE)
 
 
-def unit_state(host: str) -> str:
+def unit_state(container: str) -> str:
     proc = podman(
-        "exec", st.container(host), "systemctl", "show", "-p", "ActiveState", "--value", SERVICE, check=False
+        "exec", container, "systemctl", "show", "-p", "ActiveState", "--value", SERVICE, check=False
     )
     return proc.stdout.strip() if proc.returncode == 0 else "unreachable"
 
 
-def wait_systemd(host: str) -> None:
+def wait_systemd(container: str) -> None:
     wait_for(
-        f"systemd on {host}",
+        f"systemd in {container}",
         lambda: (
-            podman("exec", st.container(host), "systemctl", "is-system-running", check=False).stdout.strip()
+            podman("exec", container, "systemctl", "is-system-running", check=False).stdout.strip()
             in ("running", "degraded")
         ),
         120,
@@ -352,16 +401,18 @@ def fault_c(ctx: Context) -> str:
     """Stop a standby under writes; it catches up through its slot when it starts again."""
     standby = next(h for h in ctx.stand.db_hosts if h != ctx.primary)
     start = time.monotonic()
-    stop_cluster(standby)
+    stop_cluster(ctx.stand.container(standby))
     ctx.writer.wait_acks(200)
-    lsn = psql(ctx.primary, "SELECT pg_current_wal_lsn()")
-    slot = psql(ctx.primary, f"SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{standby}'")
-    podman("exec", st.container(standby), "systemctl", "start", SERVICE)
+    lsn = ctx.stand.psql(ctx.primary, "SELECT pg_current_wal_lsn()")
+    slot = ctx.stand.psql(
+        ctx.primary, f"SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{standby}'"
+    )
+    podman("exec", ctx.stand.container(standby), "systemctl", "start", SERVICE)
     started = time.monotonic()
     wait_for(
         f"{standby} replays past {lsn}",
         lambda: (
-            psql(
+            ctx.stand.psql(
                 ctx.primary,
                 f"SELECT replay_lsn >= '{lsn}' FROM pg_stat_replication WHERE application_name = '{standby}'",
             )
@@ -369,8 +420,9 @@ def fault_c(ctx: Context) -> str:
         ),
         120,
     )
+    caught_up = time.monotonic() - started
     ctx.note(
-        f"{standby} stopped {started - start:.1f} s (its slot: {slot or 'missing'}), caught up in {time.monotonic() - started:.1f} s"
+        f"{standby} down {started - start:.1f} s (slot {slot or 'missing'}), caught up in {caught_up:.1f} s"
     )
     if slot not in ("reserved", "extended"):
         raise DrillError(f"{standby}'s slot kept no WAL while it was down (wal_status {slot})")
@@ -391,9 +443,9 @@ _PIDS = (
 )
 
 
-def pids(host: str, program: str) -> set[str]:
-    """Process ids of a program on a host (the hosts have no procps)."""
-    proc = podman("exec", st.container(host), "python3", "-c", _PIDS, program, check=False)
+def pids(container: str, program: str) -> set[str]:
+    """Process ids of a program in a host (the hosts have no procps)."""
+    proc = podman("exec", container, "python3", "-c", _PIDS, program, check=False)
     return set(proc.stdout.split())
 
 
@@ -401,7 +453,13 @@ def _archive_names(ctx: Context) -> list[str]:
     server = ctx.stand.barman_server
     # Barman 3.13 names the WAL index <server>-xlog.db; older releases xlog.db.
     wals = f"/var/lib/barman/{server}/wals"
-    proc = podman("exec", st.container(ctx.stand.barman), "sh", "-c", f"cat {wals}/{server}-xlog.db || cat {wals}/xlog.db")
+    proc = podman(
+        "exec",
+        ctx.stand.container(ctx.stand.barman),
+        "sh",
+        "-c",
+        f"cat {wals}/{server}-xlog.db || cat {wals}/xlog.db",
+    )
     return sorted(
         {line.split()[0] for line in proc.stdout.splitlines() if re.match(r"^[0-9A-F]{24}\s", line)}
     )
@@ -414,18 +472,18 @@ def _segment(name: str) -> tuple[int, int]:
 
 def fault_d(ctx: Context) -> str:
     """Kill -9 Barman's pg_receivewal: it streams again and the archive has no hole."""
-    barman = st.container(ctx.stand.barman)
-    before = psql(ctx.primary, "SELECT pg_walfile_name(pg_current_wal_lsn())")
-    killed = pids(ctx.stand.barman, "pg_receivewal")
+    barman = ctx.stand.container(ctx.stand.barman)
+    before = ctx.stand.psql(ctx.primary, "SELECT pg_walfile_name(pg_current_wal_lsn())")
+    killed = pids(barman, "pg_receivewal")
     if not killed:
         raise DrillError("no pg_receivewal runs on the Barman host")
     start = time.monotonic()
-    podman("exec", barman, "sh", "-c", "kill -9 \"$@\"", "kill", *killed)
+    podman("exec", barman, "sh", "-c", 'kill -9 "$@"', "kill", *killed)
     wait_for(
         "pg_receivewal streaming again",
         lambda: (
             ctx.stand.streaming(ctx.primary, ["barman_receive_wal"])
-            and pids(ctx.stand.barman, "pg_receivewal") - killed
+            and pids(barman, "pg_receivewal") - killed
         ),
         180,
     )
@@ -434,8 +492,9 @@ def fault_d(ctx: Context) -> str:
     ctx.outcome.pause_s = None
     ctx.writer.wait_acks(50)
     proc = podman(
-        "exec", barman, "runuser", "-u", "barman", "--", "/usr/local/bin/otus-barman-backup", "--archive-only",
-        ctx.stand.barman_server, check=False, timeout=180,
+        "exec", barman, "runuser", "-u", "barman", "--",
+        "/usr/local/bin/otus-barman-backup", "--archive-only", ctx.stand.barman_server,
+        check=False, timeout=180,
     )  # fmt: skip
     if proc.returncode != 0:
         raise DrillError(
@@ -456,7 +515,7 @@ def fault_d(ctx: Context) -> str:
 
 def _kill_and_fail_over(ctx: Context, label: str) -> tuple[str, float]:
     old = ctx.primary
-    podman("kill", st.container(old))
+    podman("kill", ctx.stand.container(old))
     killed = time.monotonic()
     expect_ok(ctx.stand.playbook("failover.yml", label), "failover with the primary's host dead")
     ctx.note(f"failover playbook done {time.monotonic() - killed:.1f} s after the kill")
@@ -465,15 +524,18 @@ def _kill_and_fail_over(ctx: Context, label: str) -> tuple[str, float]:
 
 def _return_refuse_rejoin(ctx: Context, old: str, label: str) -> None:
     """The dead host starts again: fenced; a converge refuses; rejoin brings it back as a standby."""
-    podman("start", st.container(old))
-    wait_systemd(old)
+    podman("start", ctx.stand.container(old))
+    wait_systemd(ctx.stand.container(old))
     state = wait_for(
         f"{old}'s cluster start refused",
-        lambda: unit_state(old) in ("failed", "inactive") and unit_state(old),
+        lambda: (
+            unit_state(ctx.stand.container(old)) in ("failed", "inactive")
+            and unit_state(ctx.stand.container(old))
+        ),
         120,
     )
     fence = podman(
-        "exec", st.container(old), "cat", "/etc/postgresql/17/main/FENCED", check=False
+        "exec", ctx.stand.container(old), "cat", "/etc/postgresql/17/main/FENCED", check=False
     ).stdout.strip()
     ctx.note(f"{old} back: cluster {state}, FENCED: {fence or 'missing'}")
     if not fence:
@@ -517,9 +579,9 @@ def fault_e(ctx: Context) -> str:
     LOGS.mkdir(parents=True, exist_ok=True)
     unreachable = LOGS / "cut-off.yml"
     unreachable.write_text(
-        yaml.safe_dump({"all": {"hosts": {old: {"ansible_host": st.container(old) + "-cut-off"}}}})
+        yaml.safe_dump({"all": {"hosts": {old: {"ansible_host": ctx.stand.container(old) + "-cut-off"}}}})
     )
-    podman("network", "disconnect", st.STAND_NETWORK, st.container(old))
+    podman("network", "disconnect", ctx.stand.network, ctx.stand.container(old))
     cut = time.monotonic()
     try:
         run = ctx.stand.playbook("failover.yml", "e", inventories=(unreachable,))
@@ -528,14 +590,14 @@ def fault_e(ctx: Context) -> str:
         ctx.outcome.pause_s = ctx.writer.first_ack_after(cut)
     finally:
         # Same address as before: the host comes back as the same machine.
-        podman("network", "connect", "--ip", address, st.STAND_NETWORK, st.container(old))
+        podman("network", "connect", "--ip", address, ctx.stand.network, ctx.stand.container(old))
     new = next(h for h, s in ctx.stand.states().items() if s == "primary" and h != old)
     wait_for("two primaries answer", lambda: list(ctx.stand.states().values()).count("primary") == 2, 30)
     for name in ("verify.yml", "site.yml", "rejoin.yml"):
         said = expect_refusal(ctx.stand.playbook(name, "e-two"), "More than one primary runs", f"stop {old} ")
         ctx.note(f"{Path(name).stem}: {said}")
     # The operator does what the message says: stops the cut-off primary, then rejoins it.
-    stop_cluster(old)
+    stop_cluster(ctx.stand.container(old))
     expect_ok(ctx.stand.playbook("rejoin.yml", "e"), "rejoin after the operator stopped the cut-off primary")
     _new_primary(ctx)
     ctx.writer.wait_acks(20)
@@ -568,11 +630,11 @@ def run_fault(stand: Stand, fault: str) -> Outcome:
             finally:
                 writer.stop()
         outcome.acked = len(writer.acks)
-        outcome.lost = count_lost(final, table, [i for _, i, _ in writer.acks])
+        outcome.lost = count_lost(stand, final, table, [i for _, i, _ in writer.acks])
         outcome.two_primaries = watch.max_primaries > 1
         if watch.seen:
             outcome.notes.append(f"two primaries seen: {', '.join(watch.seen)}")
-        psql(final, f"DROP TABLE {table}")
+        stand.psql(final, f"DROP TABLE {table}")
         if sync_vars:
             expect_ok(stand.playbook("site.yml", "b-sync-off"), "converge back to asynchronous replication")
         outcome.passed = judge(outcome)
@@ -585,9 +647,9 @@ def run_fault(stand: Stand, fault: str) -> Outcome:
 
 
 def judge(outcome: Outcome) -> bool:
-    """The row's verdict: nothing lost where it must not be, pause targets, never an unexpected second primary."""
+    """A row's verdict: nothing lost where it must not be, pause targets met, no unexpected second primary."""
     ok = True
-    # Asynchronous failovers may lose the last commits the dead primary had not sent; they are shown, not failed.
+    # Asynchronous failovers may lose the last commits the dead primary had not sent: shown, not failed.
     if outcome.fault in "sbcd" and outcome.lost != 0:
         ok = False
     target = PAUSE_TARGET.get(outcome.fault)
@@ -613,19 +675,22 @@ def table(outcomes: list[Outcome]) -> str:
         second = (
             ("yes (expected: cut off, reported)" if o.fault == "e" else "YES") if o.two_primaries else "no"
         )
-        lines.append(
-            f"| {o.fault}: {o.title} | {pause} | {o.acked} | {lost} | {second} | {'pass' if o.passed else 'FAIL'} |"
-        )
+        result = "pass" if o.passed else "FAIL"
+        lines.append(f"| {o.fault}: {o.title} | {pause} | {o.acked} | {lost} | {second} | {result} |")
     return "\n".join(lines)
 
 
 def run(
-    faults: str = FAULTS, write_results: bool = True, say: Callable[[str], None] = print
+    faults: str = FAULTS,
+    write_results: bool = True,
+    say: Callable[[str], None] = print,
+    stand: Stand | None = None,
 ) -> list[Outcome]:
+    """Run the faults in order, stop at the first that fails, then the health report; write the results."""
     unknown = set(faults) - set(FAULTS)
     if unknown or not faults:
         raise ValueError(f"faults are letters from {FAULTS!r} (got {faults!r})")
-    stand = Stand()
+    stand = stand or Stand()
     outcomes: list[Outcome] = []
     for fault in faults:
         say(f"--- {fault}: {TITLES[fault]}")
@@ -659,3 +724,24 @@ def write(outcomes: list[Outcome], healthy: bool) -> None:
         f"# Fault drill (`invoke stand.faults`, {data['when']})\n\n{table(outcomes)}\n\n"
         f"Stand healthy afterwards (otus.pgrepl.verify): {'yes' if healthy else 'no'}.\n\n{notes}\n"
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.faults", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "-i", "--inventory", action="append", type=Path, default=[], help="default: the stand's"
+    )
+    parser.add_argument("-e", "--extra-vars", action="append", default=[], help="passed to every playbook")
+    parser.add_argument("--only", default=FAULTS, help=f"fault letters, in order (default {FAULTS})")
+    parser.add_argument("--no-results", action="store_true", help="do not write bench/results/faults.*")
+    args = parser.parse_args(argv)
+    try:
+        stand = Stand(tuple(args.inventory), tuple(a for e in args.extra_vars for a in ("-e", e)))
+        outcomes = run(args.only, write_results=not args.no_results, stand=stand)
+    except (ValueError, DrillError) as exc:
+        parser.error(str(exc))
+    return 0 if all(o.passed for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
