@@ -1,0 +1,146 @@
+"""The fault drill's bookkeeping: verdicts, the write loop's pauses, refusals, WAL segment order.
+
+The drill itself runs against real hosts (`invoke stand.faults`, the failover
+scenario); these tests cover the arithmetic and the rules that decide pass/fail.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tools import faults
+from tools.stand import PlaybookRun
+
+
+def outcome(fault: str, **kw) -> faults.Outcome:
+    o = faults.Outcome(fault, faults.TITLES[fault])
+    for key, value in kw.items():
+        setattr(o, key, value)
+    return o
+
+
+@pytest.mark.parametrize(
+    ("fault", "kw", "passed"),
+    [
+        ("s", {"pause_s": 2.9, "lost": 0}, True),
+        ("s", {"pause_s": 3.5, "lost": 0}, False),  # above the 3 s switchover target
+        ("s", {"pause_s": 1.0, "lost": 1}, False),
+        ("a", {"pause_s": 14.0, "lost": 3}, True),  # asynchronous: a loss is shown, not failed
+        ("a", {"pause_s": 16.0, "lost": 0}, False),  # above the 15 s failover target
+        ("a", {"pause_s": None, "lost": 0}, False),  # writes never resumed
+        ("b", {"pause_s": 70.0, "lost": 0}, True),
+        ("b", {"pause_s": 5.0, "lost": 1}, False),  # synchronous: nothing acknowledged may be lost
+        ("c", {"pause_s": 0.1, "lost": 0, "two_primaries": True}, False),
+        ("d", {"lost": 0}, True),
+        ("e", {"pause_s": 12.0, "lost": 0, "two_primaries": True}, True),  # the cut-off primary keeps running
+    ],
+)
+def test_judge(fault: str, kw: dict, passed: bool) -> None:
+    assert faults.judge(outcome(fault, **kw)) is passed
+
+
+def test_judge_without_targets_ignores_pauses_only() -> None:
+    assert faults.judge(outcome("a", pause_s=60.0, lost=0), targets=False)
+    assert not faults.judge(outcome("b", pause_s=1.0, lost=2), targets=False)
+    assert not faults.judge(outcome("a", pause_s=1.0, lost=0, two_primaries=True), targets=False)
+
+
+def test_e_without_a_second_primary_says_so() -> None:
+    o = outcome("e", pause_s=10.0, lost=0)
+    faults.judge(o)
+    assert any("never seen" in n for n in o.notes)
+
+
+def test_table_marks_an_unexpected_second_primary() -> None:
+    text = faults.table(
+        [
+            outcome("a", pause_s=12.345, acked=100, lost=0, passed=True),
+            outcome("c", acked=10, lost=0, two_primaries=True),
+            outcome("e", pause_s=None, lost=None, two_primaries=True, passed=True),
+        ]
+    )
+    rows = text.splitlines()
+    assert rows[0].startswith("| fault | write pause (s) |")
+    assert "| 12.35 | 100 | 0 | no | pass |" in rows[2]
+    assert "| YES | FAIL |" in rows[3]
+    assert "| - | 0 | - | yes (expected: cut off, reported) | pass |" in rows[4]
+
+
+def writer_with(acks: list[float]) -> faults.Writer:
+    writer = object.__new__(faults.Writer)
+    writer.acks = [(t, i, "10.0.0.1") for i, t in enumerate(acks, 1)]
+    return writer
+
+
+def test_pause_is_first_ack_after_the_fault() -> None:
+    writer = writer_with([1.0, 2.0, 9.5, 9.6])
+    assert writer.first_ack_after(2.5) == pytest.approx(7.0)
+    assert writer.first_ack_after(10.0) is None
+
+
+def test_longest_gap_counts_the_window_edges() -> None:
+    writer = writer_with([1.0, 2.0, 3.0, 8.0])
+    assert writer.longest_gap(0.5, 9.0) == pytest.approx(5.0)
+    # no ack inside the window: the whole window is the pause
+    assert writer.longest_gap(3.5, 7.5) == pytest.approx(4.0)
+
+
+def run(rc: int, changed: int, output: str) -> PlaybookRun:
+    recap = f"node1 : ok=3 changed={changed} unreachable=0 failed={int(rc != 0)} skipped=0\n"
+    return PlaybookRun("site.yml", rc, 1.0, {"node1": {"changed": changed}}, output + recap)
+
+
+REFUSAL = (
+    "[ERROR]: Task failed: Action failed: More than one primary runs: node2 on timeline 4, node1 on"
+    " timeline 3. node2 was promoted last (highest timeline): stop node1"
+    " (systemctl stop postgresql@17-main there), then run otus.pgrepl.rejoin, which rewinds it into a standby. Nothing was changed.\n"
+)
+
+
+def test_refusal_returns_the_message() -> None:
+    said = faults.expect_refusal(run(2, 0, REFUSAL), "More than one primary runs", "stop node1 ")
+    assert said.startswith("More than one primary runs: node2 on timeline 4, node1 on timeline 3.")
+    assert said.endswith("Nothing was changed.")
+
+
+@pytest.mark.parametrize(
+    ("rc", "changed", "phrases"),
+    [
+        (0, 0, ("More than one primary runs",)),  # it did not refuse
+        (2, 1, ("More than one primary runs",)),  # it changed something
+        (2, 0, ("stop node2 ",)),  # it named the wrong host to stop
+    ],
+)
+def test_refusal_rules(rc: int, changed: int, phrases: tuple[str, ...]) -> None:
+    with pytest.raises(faults.DrillError):
+        faults.expect_refusal(run(rc, changed, REFUSAL), *phrases)
+
+
+def test_segments_order_across_a_log_boundary() -> None:
+    assert faults._segment("0000000300000001000000FF") == (3, 0x1FF)
+    assert faults._segment("000000030000000200000000") == (3, 0x200)
+
+
+def test_unknown_faults_are_refused_before_anything_runs() -> None:
+    with pytest.raises(ValueError, match="letters from"):
+        faults.run("az", write_results=False, stand=object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="letters from"):
+        faults.run("", write_results=False, stand=object())  # type: ignore[arg-type]
+
+
+def test_wait_for_gives_up_with_the_step_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter(range(100))
+    monkeypatch.setattr(faults.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(faults.time, "sleep", lambda s: None)
+    with pytest.raises(faults.DrillError, match="standby catches up: not within 5 s"):
+        faults.wait_for("standby catches up", lambda: False, 5)
+
+
+def test_psql_answers_none_when_the_host_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake_run(argv, **kw):
+        return subprocess.CompletedProcess(argv, 125, "", "Error: no such container")
+
+    monkeypatch.setattr(faults.subprocess, "run", fake_run)
+    assert faults.psql("pgrepl-node1", "SELECT 1") is None
