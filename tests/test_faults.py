@@ -95,7 +95,8 @@ def run(rc: int, changed: int, output: str) -> PlaybookRun:
 REFUSAL = (
     "[ERROR]: Task failed: Action failed: More than one primary runs: node2 on timeline 4, node1 on"
     " timeline 3. node2 was promoted last (highest timeline): stop node1"
-    " (systemctl stop postgresql@17-main there), then run otus.pgrepl.rejoin, which rewinds it into a standby. Nothing was changed.\n"
+    " (systemctl stop postgresql@17-main there), then run otus.pgrepl.rejoin,"
+    " which rewinds it into a standby. Nothing was changed.\n"
 )
 
 
