@@ -164,6 +164,7 @@ def how_to_reach() -> str:
         "  health report:    invoke stand.status",
         "  a backup now:     invoke stand.backup",
         "  restore drill:    invoke stand.drill",
+        "  fault drill:      invoke stand.faults",
         "  PITR to scratch:  invoke stand.restore --time '2026-11-25 18:00:00+00'",
         "  tear it down:     invoke stand.down",
         f"  passwords:        {SECRETS.relative_to(ROOT)} (generated, 0600)",
