@@ -334,14 +334,15 @@ def count_lost(stand: Stand, primary: str, table: str, acked: list[int]) -> int:
 
 def expect_refusal(run: st.PlaybookRun, *phrases: str) -> str:
     """A run that must refuse: rc != 0, nothing changed, and the message names the way out."""
-    flat = " ".join(run.output.split())
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", run.output)  # molecule forces colour
+    flat = " ".join(plain.split())
     missing = [p for p in phrases if p not in flat]
     if run.rc == 0 or run.changed != 0 or missing:
         raise DrillError(
             f"{Path(run.playbook).name} should refuse and change nothing: rc={run.rc} changed={run.changed}"
             f" missing {missing}"
         )
-    said = next((line for line in run.output.splitlines() if "Nothing was changed." in line), phrases[0])
+    said = next((line for line in plain.splitlines() if "Nothing was changed." in line), phrases[0])
     # ansible-core prints the message twice (error line, result): the error line, without its prefix.
     return said.split("Action failed: ", 1)[-1].strip()[:400]
 
