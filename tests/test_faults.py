@@ -145,3 +145,14 @@ def test_psql_answers_none_when_the_host_is_gone(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(faults.subprocess, "run", fake_run)
     assert faults.psql("pgrepl-node1", "SELECT 1") is None
+
+
+def test_refusal_without_a_recap_proves_nothing() -> None:
+    with pytest.raises(faults.DrillError):
+        faults.expect_refusal(PlaybookRun("site.yml", 2, 1.0, {}, REFUSAL), "More than one primary runs")
+
+
+def test_refusal_read_through_colour_codes() -> None:
+    coloured = "\x1b[0;31m" + REFUSAL.rstrip("\n") + "\x1b[0m\n"
+    said = faults.expect_refusal(run(2, 0, coloured), "stop node1 ")
+    assert said.endswith("Nothing was changed.")

@@ -49,6 +49,7 @@ LOGS = st.ROOT / "tmp" / "faults"
 RESULTS = st.ROOT / "bench" / "results"
 SERVICE = "postgresql@17-main"
 DRILL_USER = "otus_drill"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class DrillError(Exception):
@@ -182,7 +183,7 @@ class Stand:
             cwd=st.ROOT,
             check=False,
         )
-        output = proc.stdout + proc.stderr
+        output = ANSI.sub("", proc.stdout + proc.stderr)  # molecule forces colour
         LOGS.mkdir(parents=True, exist_ok=True)
         (LOGS / f"{label}-{Path(name).stem}.log").write_text(output)
         return st.PlaybookRun(
@@ -334,10 +335,11 @@ def count_lost(stand: Stand, primary: str, table: str, acked: list[int]) -> int:
 
 def expect_refusal(run: st.PlaybookRun, *phrases: str) -> str:
     """A run that must refuse: rc != 0, nothing changed, and the message names the way out."""
-    plain = re.sub(r"\x1b\[[0-9;]*m", "", run.output)  # molecule forces colour
+    plain = ANSI.sub("", run.output)
     flat = " ".join(plain.split())
     missing = [p for p in phrases if p not in flat]
-    if run.rc == 0 or run.changed != 0 or missing:
+    # No recap means the run stopped before any play: then "changed" says nothing.
+    if run.rc == 0 or not run.recap or run.changed != 0 or missing:
         raise DrillError(
             f"{Path(run.playbook).name} should refuse and change nothing: rc={run.rc} changed={run.changed}"
             f" missing {missing}"
