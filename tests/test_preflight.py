@@ -19,18 +19,27 @@ GOOD_PASSWORD = "unit-test-only"
 
 
 def inventory(primaries, standbys, **group_vars):
-    hosts = {
-        "ansible_connection": "local",
-        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-        "postgresql_host_address": "127.0.0.1",
+    def host(i: int) -> dict:
+        return {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+            # One address per host, as on real hosts.
+            "postgresql_host_address": f"127.0.0.{11 + i}",
+        }
+
+    names = list(primaries) + list(standbys)
+    children = {
+        "postgresql_primary": {"hosts": {h: host(names.index(h)) for h in primaries}},
+        "postgresql_standby": {"hosts": {h: host(names.index(h)) for h in standbys}},
     }
+    if group_vars.pop("groups_barman", False):
+        children["barman"] = {"hosts": {"barman": host(len(names))}}
+        group_vars.setdefault("postgresql_barman_password", GOOD_PASSWORD)
+        group_vars.setdefault("postgresql_barman_streaming_password", GOOD_PASSWORD)
     return {
         "all": {
             "vars": {"postgresql_replication_password": GOOD_PASSWORD, **group_vars},
-            "children": {
-                "postgresql_primary": {"hosts": {h: dict(hosts) for h in primaries}},
-                "postgresql_standby": {"hosts": {h: dict(hosts) for h in standbys}},
-            },
+            "children": children,
         }
     }
 
@@ -89,8 +98,75 @@ def test_a_good_inventory_passes(tmp_path):
             None,
             "Two hosts would share a replication slot: node1, node_2, node_2",
         ),
+        (["node1"], ["node2"], {"postgresql_port": 70000}, None, "postgresql_port=70000 is not a TCP port"),
+        (
+            ["node1"],
+            ["node2"],
+            {"postgresql_cluster": "../../../.."},
+            None,
+            "postgresql_cluster=../../../.. must be",
+        ),
+        (["node1"], ["node2"], {"postgresql_cluster": "my main"}, None, "postgresql_cluster=my main must be"),
+        (
+            ["node1"],
+            ["node2"],
+            {"postgresql_replication_user": "repl user"},
+            None,
+            "postgresql_replication_user=repl user is not a plain role name",
+        ),
+        (
+            ["node1"],
+            ["node2"],
+            {"postgresql_replication_password": "unit-test-only\nsecond line"},
+            None,
+            "postgresql_replication_password: contains a line break",
+        ),
+        (
+            ["node1"],
+            ["node2"],
+            {},
+            {"node2": {"postgresql_host_address": "10.0.0.0/8"}},
+            "postgresql_host_address=10.0.0.0/8 (host node2) must be",
+        ),
+        (
+            ["node1"],
+            ["node2"],
+            {},
+            {"node2": {"postgresql_host_address": "0.0.0.0"}},
+            "postgresql_host_address=0.0.0.0 (host node2) must be",
+        ),
+        (
+            ["node1"],
+            ["node2"],
+            {},
+            {"node2": {"postgresql_host_address": "127.0.0.11"}},
+            "Two hosts of the replication set have the same address",
+        ),
+        (
+            ["node1"],
+            ["node2"],
+            {"groups_barman": True},
+            {"node2": {"postgresql_slot_name": "barman"}},
+            "Barman streams through the slot barman; a standby's slot has that name too (node2)",
+        ),
     ],
-    ids=["no-primary", "two-primaries", "bad-slot", "old-version", "no-password", "slot-clash"],
+    ids=[
+        "no-primary",
+        "two-primaries",
+        "bad-slot",
+        "old-version",
+        "no-password",
+        "slot-clash",
+        "port-range",
+        "cluster-path",
+        "cluster-space",
+        "user-space",
+        "password-newline",
+        "address-network",
+        "address-wildcard",
+        "address-twice",
+        "barman-slot",
+    ],
 )
 def test_bad_input_is_refused_naming_the_variable(
     tmp_path, primaries, standbys, group_vars, host_vars, expected
