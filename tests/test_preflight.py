@@ -71,6 +71,20 @@ def test_a_good_inventory_passes(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_a_good_inventory_with_barman_and_extra_lines_passes(tmp_path):
+    line = {
+        "type": "host",
+        "database": "postgres",
+        "user": "app",
+        "address": "samenet",
+        "method": "scram-sha-256",
+    }
+    inv = inventory(["node1"], ["node2"], groups_barman=True, postgresql_config_hba_extra=[line])
+    result = run_checks(tmp_path, inv)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Barman's checks" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("primaries", "standbys", "group_vars", "host_vars", "expected"),
     [
@@ -149,6 +163,61 @@ def test_a_good_inventory_passes(tmp_path):
             {"node2": {"postgresql_slot_name": "barman"}},
             "Barman streams through the slot barman; a standby's slot has that name too (node2)",
         ),
+        (
+            ["node1"],
+            ["node2"],
+            {
+                "postgresql_config_hba_extra": [
+                    {
+                        "type": "host",
+                        "database": "all",
+                        "user": "all",
+                        "address": "10.0.0.0/24",
+                        "method": "trust",
+                    }
+                ]
+            },
+            None,
+            "is refused: use scram-sha-256",
+        ),
+        (
+            ["node1"],
+            ["node2"],
+            {
+                "postgresql_config_hba_extra": [
+                    {
+                        "type": "host",
+                        "database": "all",
+                        "user": "app",
+                        "address": "0.0.0.0/0",
+                        "method": "scram-sha-256",
+                    }
+                ]
+            },
+            None,
+            "is refused: use scram-sha-256",
+        ),
+        (
+            ["node1"],
+            ["node2"],
+            {"groups_barman": True, "barman_servers": [{"name": "pg", "host": "10.0.0.1", "port": "x"}]},
+            None,
+            "a port from 1 to 65535 (got 'x')",
+        ),
+        (
+            ["node1"],
+            ["node2"],
+            {"groups_barman": True, "barman_servers": [{"name": "pg", "host": "10.0.0.1 sslmode=disable"}]},
+            None,
+            "a host name or address (got '10.0.0.1 sslmode=disable')",
+        ),
+        (
+            ["node1"],
+            ["node2"],
+            {"groups_barman": True, "barman_backup_schedule": "daily\nExecStart=/bin/sh"},
+            None,
+            "barman_backup_schedule one systemd OnCalendar expression (one line)",
+        ),
     ],
     ids=[
         "no-primary",
@@ -166,6 +235,11 @@ def test_a_good_inventory_passes(tmp_path):
         "address-wildcard",
         "address-twice",
         "barman-slot",
+        "hba-trust",
+        "hba-everywhere",
+        "barman-port",
+        "barman-host",
+        "barman-schedule",
     ],
 )
 def test_bad_input_is_refused_naming_the_variable(

@@ -56,7 +56,9 @@ def test_site_checks_the_inventory_before_changing_anything():
     assert [r["role"] for r in first["roles"]] == ["otus.pgrepl.postgresql"]
     # Only checks before any change: the role (asserts, facts) and asserts.
     assert "pre_tasks" not in first
-    assert all("ansible.builtin.assert" in task for task in first.get("tasks", []))
+    for task in first.get("tasks", []):
+        include = task.get("ansible.builtin.include_role", {})
+        assert "ansible.builtin.assert" in task or include.get("tasks_from") == "preflight", task["name"]
     for index, play in enumerate(plays[:-1]):
         if play.get("strategy") == "ansible.builtin.free":
             # free ignores any_errors_fatal: the next play must be the gate
@@ -65,3 +67,24 @@ def test_site_checks_the_inventory_before_changing_anything():
             assert "ansible_play_hosts_all" in str(gate["tasks"]), play["name"]
         else:
             assert play.get("any_errors_fatal") is True, play["name"]
+
+
+CHECK_ONLY = {"ansible.builtin.assert", "ansible.builtin.set_fact"}
+
+
+def _modules(tasks: list[dict]) -> set[str]:
+    found = set()
+    for task in tasks:
+        if "block" in task:
+            found |= _modules(task["block"])
+        else:
+            found |= {k for k in task if k.startswith("ansible.") or k.startswith("community.")}
+    return found
+
+
+def test_preflights_only_check() -> None:
+    """The site runs every role's preflight before any change: they may only assert and set facts."""
+    for role in ROLES:
+        tasks = yaml.safe_load((role / "tasks" / "preflight.yml").read_text()) or []
+        extra = _modules(tasks) - CHECK_ONLY
+        assert not extra, f"{role.name}/tasks/preflight.yml does more than check: {sorted(extra)}"
