@@ -138,6 +138,13 @@ def test_a_good_inventory_with_barman_and_extra_lines_passes(tmp_path):
         (
             ["node1"],
             ["node2"],
+            {"postgresql_replication_password": "CHANGE_ME"},
+            None,
+            "postgresql_replication_password: still a placeholder (CHANGE_ME)",
+        ),
+        (
+            ["node1"],
+            ["node2"],
             {},
             {"node2": {"postgresql_host_address": "10.0.0.0/8"}},
             "postgresql_host_address=10.0.0.0/8 (host node2) must be",
@@ -231,6 +238,7 @@ def test_a_good_inventory_with_barman_and_extra_lines_passes(tmp_path):
         "cluster-space",
         "user-space",
         "password-newline",
+        "password-placeholder",
         "address-network",
         "address-wildcard",
         "address-twice",
