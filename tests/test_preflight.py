@@ -7,6 +7,7 @@ under test only asserts and sets facts, so nothing on this machine changes.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -85,176 +86,36 @@ def test_a_good_inventory_with_barman_and_extra_lines_passes(tmp_path):
     assert "Barman's checks" in result.stdout
 
 
-@pytest.mark.parametrize(
-    ("primaries", "standbys", "group_vars", "host_vars", "expected"),
-    [
-        ([], ["node2"], {}, None, "'postgresql_primary' must hold exactly one host; it holds 0"),
-        (["node1", "node9"], ["node2"], {}, None, "it holds 2: node1, node9"),
-        (
-            ["node1"],
-            ["node2"],
-            {},
-            {"node2": {"postgresql_slot_name": "Node-2"}},
-            "postgresql_slot_name=Node-2",
-        ),
-        (["node1"], ["node2"], {"postgresql_version": 12}, None, "postgresql_version"),
-        (
-            ["node1"],
-            ["node2"],
-            {"postgresql_replication_password": ""},
-            None,
-            "postgresql_replication_password is empty",
-        ),
-        (
-            ["node1"],
-            ["node-2", "node_2"],
-            {},
-            None,
-            "Two hosts would share a replication slot: node1, node_2, node_2",
-        ),
-        (["node1"], ["node2"], {"postgresql_port": 70000}, None, "postgresql_port=70000 is not a TCP port"),
-        (
-            ["node1"],
-            ["node2"],
-            {"postgresql_cluster": "../../../.."},
-            None,
-            "postgresql_cluster=../../../.. must be",
-        ),
-        (["node1"], ["node2"], {"postgresql_cluster": "my main"}, None, "postgresql_cluster=my main must be"),
-        (
-            ["node1"],
-            ["node2"],
-            {"postgresql_replication_user": "repl user"},
-            None,
-            "postgresql_replication_user=repl user is not a plain role name",
-        ),
-        (
-            ["node1"],
-            ["node2"],
-            {"postgresql_replication_password": "unit-test-only\nsecond line"},
-            None,
-            "postgresql_replication_password: contains a line break",
-        ),
-        (
-            ["node1"],
-            ["node2"],
-            {"postgresql_replication_password": "CHANGE_ME"},
-            None,
-            "postgresql_replication_password: still a placeholder (CHANGE_ME)",
-        ),
-        (
-            ["node1"],
-            ["node2"],
-            {},
-            {"node2": {"postgresql_host_address": "10.0.0.0/8"}},
-            "postgresql_host_address=10.0.0.0/8 (host node2) must be",
-        ),
-        (
-            ["node1"],
-            ["node2"],
-            {},
-            {"node2": {"postgresql_host_address": "0.0.0.0"}},
-            "postgresql_host_address=0.0.0.0 (host node2) must be",
-        ),
-        (
-            ["node1"],
-            ["node2"],
-            {},
-            {"node2": {"postgresql_host_address": "127.0.0.11"}},
-            "Two hosts of the replication set have the same address",
-        ),
-        (
-            ["node1"],
-            ["node2"],
-            {"groups_barman": True},
-            {"node2": {"postgresql_slot_name": "barman"}},
-            "Barman streams through the slot barman; a standby's slot has that name too (node2)",
-        ),
-        (
-            ["node1"],
-            ["node2"],
-            {
-                "postgresql_config_hba_extra": [
-                    {
-                        "type": "host",
-                        "database": "all",
-                        "user": "all",
-                        "address": "10.0.0.0/24",
-                        "method": "trust",
-                    }
-                ]
-            },
-            None,
-            "is refused: use scram-sha-256",
-        ),
-        (
-            ["node1"],
-            ["node2"],
-            {
-                "postgresql_config_hba_extra": [
-                    {
-                        "type": "host",
-                        "database": "all",
-                        "user": "app",
-                        "address": "0.0.0.0/0",
-                        "method": "scram-sha-256",
-                    }
-                ]
-            },
-            None,
-            "is refused: use scram-sha-256",
-        ),
-        (
-            ["node1"],
-            ["node2"],
-            {"groups_barman": True, "barman_servers": [{"name": "pg", "host": "10.0.0.1", "port": "x"}]},
-            None,
-            "a port from 1 to 65535 (got 'x')",
-        ),
-        (
-            ["node1"],
-            ["node2"],
-            {"groups_barman": True, "barman_servers": [{"name": "pg", "host": "10.0.0.1 sslmode=disable"}]},
-            None,
-            "a host name or address (got '10.0.0.1 sslmode=disable')",
-        ),
-        (
-            ["node1"],
-            ["node2"],
-            {"groups_barman": True, "barman_backup_schedule": "daily\nExecStart=/bin/sh"},
-            None,
-            "barman_backup_schedule one systemd OnCalendar expression (one line)",
-        ),
-    ],
-    ids=[
-        "no-primary",
-        "two-primaries",
-        "bad-slot",
-        "old-version",
-        "no-password",
-        "slot-clash",
-        "port-range",
-        "cluster-path",
-        "cluster-space",
-        "user-space",
-        "password-newline",
-        "password-placeholder",
-        "address-network",
-        "address-wildcard",
-        "address-twice",
-        "barman-slot",
-        "hba-trust",
-        "hba-everywhere",
-        "barman-port",
-        "barman-host",
-        "barman-schedule",
-    ],
-)
-def test_bad_input_is_refused_naming_the_variable(
-    tmp_path, primaries, standbys, group_vars, host_vars, expected
-):
-    result = run_checks(tmp_path, inventory(primaries, standbys, **group_vars), host_vars)
+TABLE = ROOT / "docs" / "bad-inputs.md"
+_ROW = re.compile(r"^\| (\d+) \| `(.+)` \| (.+) \| (\w+) \|$")
+
+
+def table_rows() -> list[tuple[int, dict, str, str]]:
+    """The rows of docs/bad-inputs.md: number, input, message excerpt, what changed."""
+    rows = []
+    for line in TABLE.read_text().splitlines():
+        m = _ROW.match(line)
+        if m:
+            rows.append((int(m.group(1)), yaml.safe_load(m.group(2)), m.group(3).strip(), m.group(4)))
+    return rows
+
+
+def test_the_table_is_long_and_numbered():
+    numbers = [n for n, *_ in table_rows()]
+    assert len(numbers) >= 30
+    assert numbers == list(range(1, len(numbers) + 1))
+
+
+@pytest.mark.parametrize(("number", "given", "expected", "changed"), table_rows(), ids=lambda v: str(v)[:40])
+def test_bad_input_is_refused_as_the_table_says(tmp_path, number, given, expected, changed):
+    group_vars = dict(given.get("vars", {}))
+    if given.get("barman"):
+        group_vars["groups_barman"] = True
+    inv = inventory(given.get("primaries", ["node1"]), given.get("standbys", ["node2"]), **group_vars)
+    result = run_checks(tmp_path, inv, given.get("host_vars"))
     output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    assert expected in " ".join(output.split()), output
+    assert result.returncode != 0, f"row {number} was accepted:\n{output}"
+    assert expected in " ".join(output.split()), f"row {number}: {expected!r} not in\n{output}"
+    assert changed == "nothing"
+    assert not re.search(r"changed=[1-9]", output), f"row {number} changed something"
     assert GOOD_PASSWORD not in output
