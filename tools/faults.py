@@ -531,10 +531,8 @@ def _return_refuse_rejoin(ctx: Context, old: str, label: str) -> None:
     wait_systemd(ctx.stand.container(old))
     state = wait_for(
         f"{old}'s cluster start refused",
-        lambda: (
-            unit_state(ctx.stand.container(old)) in ("failed", "inactive")
-            and unit_state(ctx.stand.container(old))
-        ),
+        # One read per poll: the state itself when the start was refused, else nothing.
+        lambda: next((u for u in [unit_state(ctx.stand.container(old))] if u in ("failed", "inactive")), ""),
         120,
     )
     fence = podman(

@@ -88,12 +88,8 @@ def ansible_env() -> dict[str, str]:
     return env
 
 
-def run_playbook(
-    playbook: Path | str, *extra: str, stream: bool = True, inventories: tuple[Path, ...] = ()
-) -> PlaybookRun:
-    """Run a playbook against the stand; `inventories` are read after the stand's (their values win)."""
-    sources = [INVENTORY, *inventories]
-    argv = ["ansible-playbook", *(a for src in sources for a in ("-i", str(src))), str(playbook), *extra]
+def run_playbook(playbook: Path | str, *extra: str, stream: bool = True) -> PlaybookRun:
+    argv = ["ansible-playbook", "-i", str(INVENTORY), str(playbook), *extra]
     if Path(str(playbook)).name != "hosts.yml":
         argv += ["-e", f"@{ensure_secrets()}"]
     started = time.monotonic()
