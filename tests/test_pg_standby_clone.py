@@ -6,6 +6,7 @@ import getpass
 from pathlib import Path
 
 import pytest
+from ansible.module_utils.common.warnings import get_warning_messages
 
 from ansible_collections.otus.pgrepl.plugins.module_utils import pg_clone
 from ansible_collections.otus.pgrepl.plugins.modules import pg_standby_clone
@@ -37,7 +38,21 @@ def failing_basebackup(argv, kwargs):
     return 1, "", 'pg_basebackup: error: replication slot "node2" does not exist'
 
 
-def runner(basebackup=fake_basebackup, status="streaming", active=False):
+def primary_answers(slot="physical|0/3000000|1"):
+    """psql: READ_REPLICATION_SLOT on the primary, anything else is the standby's receiver status."""
+
+    def psql(status):
+        def answer(argv, kwargs):
+            if argv[-1].startswith("READ_REPLICATION_SLOT"):
+                return (0, slot + "\n", "") if slot is not None else (2, "", "could not connect to server")
+            return 0, status + "\n", ""
+
+        return answer
+
+    return psql
+
+
+def runner(basebackup=fake_basebackup, status="streaming", active=False, slot="physical|0/3000000|1"):
     state = {"active": active}
 
     def systemctl(argv, kwargs):
@@ -55,7 +70,7 @@ def runner(basebackup=fake_basebackup, status="streaming", active=False):
         handlers={
             "pg_basebackup": basebackup,
             "systemctl": systemctl,
-            "psql": lambda argv, kwargs: (0, status + "\n", ""),
+            "psql": primary_answers(slot)(status),
         }
     )
 
@@ -68,6 +83,7 @@ def args(tmp_path):
         "primary_password": SECRET,
         "slot_name": "node2",
         "data_dir": str(tmp_path / "17" / "main"),
+        "data_root": str(tmp_path),
         "owner": getpass.getuser(),
         "passfile": str(tmp_path / ".pgpass"),
         "log_file": str(tmp_path / "server.log"),
@@ -239,6 +255,8 @@ def rejoin_runner(rewind_rc=0, sender="node1", active=True):
     fake = runner(active=active)
 
     def psql(argv, kwargs):
+        if argv[-1].startswith("READ_REPLICATION_SLOT"):
+            return 0, "physical|0/3000000|1\n", ""
         return (0, sender + "\n", "") if "sender_host" in " ".join(argv) else (0, "streaming\n", "")
 
     def rewind(argv, kwargs):
@@ -316,3 +334,119 @@ def test_passfile_line_already_there_keeps_the_file_as_it_is():
     line = pg_clone.pgpass_line("node1", 5432, "replicator", SECRET)
     existing = f"{line}\nnode3:5432:*:replicator:x\n"
     assert pg_clone.merge_pgpass(existing, "node1", 5432, "replicator", SECRET) == existing
+
+
+# -- guards: nothing destroyed by surprise ---------------------------------------------------
+
+
+def old_cluster(args):
+    data = Path(args["data_dir"])
+    data.mkdir(parents=True)
+    (data / "PG_VERSION").write_text("16\n")
+    (data / "precious").write_text("user data")
+    return data
+
+
+def asides(args):
+    return sorted(Path(args["data_dir"]).parent.glob("main.before-clone-*"))
+
+
+@pytest.mark.parametrize(
+    ("slot", "said"),
+    [(None, "does not answer a replication connection"), ("||", "has no physical replication slot node2")],
+)
+def test_forced_clone_checks_the_primary_and_slot_before_touching_anything(run_module, args, slot, said):
+    data = old_cluster(args)
+    fake = runner(active=True, slot=slot)
+    result, failed = run_module(pg_standby_clone.main, dict(args, force=True), fake)
+    assert failed and said in result["msg"]
+    assert "nothing was changed" in result["msg"].lower()
+    assert (data / "precious").read_text() == "user data"
+    assert not fake.ran("pg_basebackup") and not [c for c in fake.calls if c[:2] == ["systemctl", "stop"]]
+    assert asides(args) == []
+
+
+def test_forced_clone_that_fails_puts_the_old_directory_back(run_module, args):
+    data = old_cluster(args)
+    fake = runner(basebackup=failing_basebackup, active=True)
+    result, failed = run_module(pg_standby_clone.main, dict(args, force=True), fake)
+    assert failed and "put back" in result["msg"] and "started again" in result["msg"]
+    assert (data / "precious").read_text() == "user data" and not (data / "half-copied").exists()
+    assert asides(args) == [] and "moved_aside" not in result
+    starts = [c for c in fake.calls if c[:2] == ["systemctl", "start"]]
+    assert starts, "the old cluster ran before: it runs again"
+
+
+def test_forced_clone_deletes_the_old_copy_only_once_the_standby_streams(run_module, args):
+    old_cluster(args)
+    result, failed = run_module(pg_standby_clone.main, dict(args, force=True), runner(status="starting"))
+    assert failed and "did not reach 'streaming'" in result["msg"]
+    kept = asides(args)
+    assert len(kept) == 1 and (kept[0] / "precious").read_text() == "user data"
+    assert str(kept[0]) in result["msg"]
+
+
+def test_forced_clone_without_waiting_keeps_the_old_copy_and_says_where(run_module, args):
+    old_cluster(args)
+    result, failed = run_module(pg_standby_clone.main, dict(args, force=True, wait_timeout=0), runner())
+    assert not failed, result["msg"]
+    kept = asides(args)
+    assert len(kept) == 1 and result["moved_aside"] == str(kept[0])
+    assert any(str(kept[0]) in w for w in get_warning_messages())
+
+
+def test_failed_stop_ends_the_forced_clone_before_anything_moves(run_module, args):
+    data = old_cluster(args)
+    fake = runner(active=True)
+    fake.handlers["systemctl"] = lambda argv, kwargs: (
+        (1, "", "Job for postgresql@17-main.service failed") if argv[1] == "stop" else (0, "active\n", "")
+    )
+    result, failed = run_module(pg_standby_clone.main, dict(args, force=True), fake)
+    assert failed and "could not stop" in result["msg"]
+    assert (data / "precious").exists() and asides(args) == [] and not fake.ran("pg_basebackup")
+
+
+@pytest.mark.parametrize("where", ["/", "..", "../../..", "outside"])
+def test_a_data_dir_outside_the_root_is_refused_by_the_module(run_module, args, tmp_path, where):
+    root = tmp_path / "root"
+    root.mkdir()
+    data_dir = {
+        "/": "/",
+        "..": str(root / ".."),
+        "../../..": str(root / "17/../../.."),
+        "outside": str(tmp_path / "x"),
+    }
+    fake = runner()
+    result, failed = run_module(
+        pg_standby_clone.main, dict(args, data_root=str(root), data_dir=data_dir[where], force=True), fake
+    )
+    assert failed and "not inside data_root" in result["msg"]
+    assert fake.calls == []
+
+
+def test_a_symlinked_data_dir_leading_out_of_the_root_is_refused(run_module, args, tmp_path):
+    root = tmp_path / "root"
+    (root / "17").mkdir(parents=True)
+    (root / "17" / "main").symlink_to("/")
+    bad = dict(args, data_root=str(root), data_dir=str(root / "17" / "main"), force=True)
+    result, failed = run_module(pg_standby_clone.main, bad, runner())
+    assert failed and "resolves to '/'" in result["msg"]
+
+
+def test_files_written_as_root_replace_a_symlink_instead_of_following_it(run_module, args, tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("do not touch\n")
+    Path(args["passfile"]).symlink_to(victim)
+    result, failed = run_module(pg_standby_clone.main, args, runner())
+    assert not failed, result["msg"]
+    assert victim.read_text() == "do not touch\n"
+    passfile = Path(args["passfile"])
+    assert not passfile.is_symlink() and "replicator" in passfile.read_text()
+    assert passfile.stat().st_mode & 0o777 == 0o600
+
+
+def test_write_file_leaves_no_temporary_file(tmp_path):
+    target = tmp_path / "postgresql.auto.conf"
+    pg_clone.write_file(str(target), "x = 1\n", 0, 0, 0o600)
+    assert [p.name for p in tmp_path.iterdir()] == ["postgresql.auto.conf"]
+    assert target.read_text() == "x = 1\n"

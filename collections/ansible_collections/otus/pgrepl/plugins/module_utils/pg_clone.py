@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 
 AUTO_CONF = "postgresql.auto.conf"
 STANDBY_SIGNAL = "standby.signal"
@@ -207,3 +208,40 @@ def describe(state):
         f"it is a standby of another source (primary_conninfo: {conninfo or 'unset'}; "
         f"primary_slot_name: {state['primary_slot_name'] or 'unset'})"
     )
+
+
+def inside_root(path, root):
+    """True when path, symlinks resolved, lies strictly below root (also resolved).
+
+    The clone deletes and replaces what is in the data directory: a path that
+    resolves to / or outside the configured root must never get that far.
+    """
+    real = os.path.realpath(path)
+    base = os.path.realpath(root)
+    if base == os.sep:
+        return False
+    return real != base and real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def write_file(path, text, uid, gid, mode=0o600):
+    """Replace path with text atomically, never writing through a symlink.
+
+    The module runs as root: opening an existing name for writing would follow a
+    symlink planted there (e.g. .pgpass -> /etc/shadow). A temporary file in the
+    same directory renamed over the name replaces the link itself.
+    """
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            if os.geteuid() == 0:
+                os.fchown(handle.fileno(), uid, gid)
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise

@@ -18,12 +18,18 @@ description:
     (C(standby.signal) present, C(primary_conninfo) host, port and user and C(primary_slot_name) agree),
     so a second run never clones again; a stopped standby is only started.
   - Refuses to clone over a non-empty data directory unless O(force=true); nothing is deleted then.
+    With O(force=true) it first proves the primary answers and the slot exists there, then stops the
+    cluster and renames the directory aside (C(<data_dir>.before-clone-<time>)); the old copy is deleted
+    only once the new standby streams, and put back in place when the clone fails.
+  - Refuses a O(data_dir) that resolves (symlinks followed) to O(data_root) itself or anywhere outside it.
+  - Files it writes as root (the passfile, C(postgresql.auto.conf), C(standby.signal)) are written to a
+    temporary file in the same directory and renamed over the name, so a symlink there is replaced, not followed.
   - The password reaches C(pg_basebackup) and the standby's WAL receiver through a passfile
     (O(passfile)), never through the command line or C(postgresql.auto.conf).
   - The slot must exist on the primary before the clone, with WAL reserved
     (M(community.postgresql.postgresql_slot) with C(immediately_reserve=true)).
-    A failed C(pg_basebackup) is reported with its stderr, and the directory is emptied again
-    so that nothing half-written claims to be a standby.
+    A failed C(pg_basebackup) is reported with its stderr, and the directory is left as it was before
+    (emptied again, or the old directory moved back) so that nothing half-written claims to be a standby.
 options:
   primary_host:
     description: Host name or address of the primary, as the standby connects to it.
@@ -56,6 +62,11 @@ options:
     description: Data directory of the standby cluster.
     type: path
     required: true
+  data_root:
+    description:
+      - Directory every data directory lives below. O(data_dir) must resolve to a path strictly inside it.
+    type: path
+    default: /var/lib/postgresql
   version:
     description: PostgreSQL major version; sets the defaults of O(bin_dir), O(service) and O(log_file).
     type: int
@@ -96,7 +107,10 @@ options:
   force:
     description:
       - Replace a non-empty O(data_dir) that is not already the wanted standby.
-      - The cluster is stopped and the directory's contents are deleted first.
+      - Only after the primary answered and the slot was found there, the cluster is stopped (a failed stop
+        ends the run) and the directory renamed aside; it is deleted once the new standby streams (kept, and
+        returned as RV(moved_aside), when O(start=false) or O(wait_timeout=0) leave that unproven).
+      - Needs room for both copies on the file system of O(data_dir) while the clone runs.
     type: bool
     default: false
   rejoin:
@@ -192,6 +206,13 @@ started:
   returned: always
   type: bool
   sample: true
+moved_aside:
+  description:
+    - Where the old contents of O(data_dir) are kept, when a forced clone could not prove the new standby
+      streams (O(start=false), O(wait_timeout=0)) or failed to stream. Absent when they were deleted.
+  returned: when kept
+  type: str
+  sample: /var/lib/postgresql/17/main.before-clone-20261126T210000
 commands:
   description: Commands run (or that would run in check mode), passwords redacted.
   returned: always
@@ -225,6 +246,7 @@ slot_name:
   sample: node2
 """
 
+import datetime
 import os
 import pwd
 import shlex
@@ -238,11 +260,13 @@ from ansible_collections.otus.pgrepl.plugins.module_utils.pg_clone import (
     STANDBY_SIGNAL,
     build_conninfo,
     describe,
+    inside_root,
     inspect_data_dir,
     is_standby_of,
     merge_pgpass,
     redact_conninfo,
     render_auto_conf,
+    write_file,
 )
 from ansible_collections.otus.pgrepl.plugins.module_utils.pgnames import is_valid_slot_name
 
@@ -351,11 +375,7 @@ class StandbyClone:
         if wanted == existing and right_mode:
             return False
         if not self.module.check_mode:
-            fd = os.open(self.passfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(wanted)
-            os.chmod(self.passfile, 0o600)
-            self.chown(self.passfile)
+            write_file(self.passfile, wanted, self.owner.pw_uid, self.owner.pw_gid)
         return True
 
     def is_active(self):
@@ -427,6 +447,11 @@ class StandbyClone:
                 f"{self.p['primary_host']}:{self.p['primary_port']} through slot {self.p['slot_name']} "
                 f"within {timeout}s (pg_stat_wal_receiver.status: {status or 'no receiver'}); "
                 + self.last_errors()
+                + (
+                    f". The old contents of the directory are kept in {self.result['moved_aside']}"
+                    if self.result.get("moved_aside")
+                    else ""
+                )
             ),
             **self.result,
         )
@@ -443,14 +468,10 @@ class StandbyClone:
             original,
             {"primary_conninfo": self.conninfo(), "primary_slot_name": self.p["slot_name"]},
         )
-        with open(auto, "w") as handle:
-            handle.write(text)
-        os.chmod(auto, 0o600)
-        self.chown(auto)
+        write_file(auto, text, self.owner.pw_uid, self.owner.pw_gid)
         signal = os.path.join(self.p["data_dir"], STANDBY_SIGNAL)
-        if not os.path.exists(signal):
-            open(signal, "w").close()
-            self.chown(signal)
+        if not os.path.isfile(signal) or os.path.islink(signal):
+            write_file(signal, "", self.owner.pw_uid, self.owner.pw_gid)
 
     def source_server(self):
         p = self.p
@@ -544,22 +565,46 @@ class StandbyClone:
             self.commands.append("not streaming after the reload: rewind")
         self.rewind(state)
 
-    def clone(self, state):
-        data_dir = self.p["data_dir"]
-        argv = self.as_owner(self.basebackup_argv())
-        if self.module.check_mode:
-            if not state["empty"]:
-                self.commands.append(f"systemctl stop {self.service}")
-                self.commands.append(f"delete the contents of {data_dir}")
-            self.commands.append(" ".join(shlex.quote(a) for a in argv))
-            if self.p["start"]:
-                self.commands.append(f"systemctl start {self.service}")
-            self.result.update(changed=True, cloned=True)
-            return
-        if not state["empty"]:
-            self.run(["systemctl", "stop", self.service])
-            self.commands.append(f"delete the contents of {data_dir}")
-            self.empty_dir(data_dir)
+    def probe_primary(self):
+        """Fail, changing nothing on this host, unless the primary answers and holds the slot."""
+        p = self.p
+        conninfo = build_conninfo(
+            {
+                "host": p["primary_host"],
+                "port": p["primary_port"],
+                "user": p["primary_user"],
+                "dbname": "replication",
+                "replication": "true",
+                "passfile": self.passfile,
+                "connect_timeout": 10,
+            }
+        )
+        argv = self.as_owner(
+            [os.path.join(self.bin_dir, "psql"), "-X", "-A", "-t", "-q", "-d", conninfo, "-c",
+             f"READ_REPLICATION_SLOT {p['slot_name']}"]
+        )
+        rc, out, err = self.run(argv, record=False)
+        where = f"{p['primary_host']}:{p['primary_port']}"
+        if rc != 0:
+            self.module.fail_json(
+                msg=(
+                    f"the primary {where} does not answer a replication connection as {p['primary_user']} "
+                    f"(rc={rc}): {(err or out).strip()[-400:]}. Nothing was changed in {p['data_dir']}."
+                ),
+                **self.result,
+            )
+        slot_type = (out.strip().splitlines() or [""])[0].split("|")[0]
+        if slot_type != "physical":
+            self.module.fail_json(
+                msg=(
+                    f"the primary {where} has no physical replication slot {p['slot_name']} "
+                    f"(READ_REPLICATION_SLOT: {out.strip() or 'empty'}). Create it first "
+                    f"(the postgresql_primary role does); nothing was changed in {p['data_dir']}."
+                ),
+                **self.result,
+            )
+
+    def make_empty_dir(self, data_dir):
         parent = os.path.dirname(os.path.normpath(data_dir))
         if not os.path.isdir(parent):
             os.makedirs(parent, 0o755)
@@ -568,14 +613,52 @@ class StandbyClone:
             os.mkdir(data_dir, 0o700)
         os.chmod(data_dir, 0o700)
         self.chown(data_dir)
+
+    def put_back(self, data_dir, aside, was_active):
+        """Undo a clone that failed: the half-written copy goes, the old directory returns."""
+        if aside is None:
+            self.empty_dir(data_dir)
+            return f"{data_dir} was emptied again"
+        shutil.rmtree(data_dir, ignore_errors=True)
+        os.rename(aside, data_dir)
+        self.commands.append(f"mv {aside} {data_dir}")
+        if was_active:
+            self.run(["systemctl", "start", self.service])
+        return f"the old {data_dir} was put back as it was" + (" and started again" if was_active else "")
+
+    def clone(self, state):
+        data_dir = self.p["data_dir"]
+        argv = self.as_owner(self.basebackup_argv())
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")  # noqa: UP017
+        aside = None if state["empty"] else f"{data_dir}.before-clone-{stamp}"
+        if self.module.check_mode:
+            if aside:
+                self.commands.append(f"systemctl stop {self.service}")
+                self.commands.append(f"mv {data_dir} {aside}")
+            self.commands.append(" ".join(shlex.quote(a) for a in argv))
+            if self.p["start"]:
+                self.commands.append(f"systemctl start {self.service}")
+            if aside:
+                self.commands.append(f"rm -r {aside} (once the standby streams)")
+            self.result.update(changed=True, cloned=True)
+            return
         self.ensure_passfile()
+        self.probe_primary()
+        was_active = False
+        if aside:
+            was_active = self.is_active()
+            self.stop()
+            os.rename(data_dir, aside)
+            self.commands.append(f"mv {data_dir} {aside}")
+            self.result["moved_aside"] = aside
+        self.make_empty_dir(data_dir)
         env = {"PGPASSFILE": self.passfile, "PGAPPNAME": self.application_name}
         rc, out, err = self.run(argv, environ_update=env)
         if rc != 0:
-            # Leave nothing that could be taken for a standby.
-            self.empty_dir(data_dir)
+            undone = self.put_back(data_dir, aside, was_active)
+            self.result.pop("moved_aside", None)
             self.module.fail_json(
-                msg=f"pg_basebackup failed (rc={rc}); {data_dir} was emptied again: {err.strip() or out.strip()}",
+                msg=f"pg_basebackup failed (rc={rc}); {undone}: {err.strip() or out.strip()}",
                 stderr=err,
                 rc=rc,
                 **self.result,
@@ -584,6 +667,21 @@ class StandbyClone:
         self.result.update(changed=True, cloned=True)
         if self.p["start"]:
             self.start()
+
+    def drop_moved_aside(self):
+        """The old directory goes once the new standby streamed; kept (and said) otherwise."""
+        aside = self.result.get("moved_aside")
+        if not aside:
+            return
+        if self.p["start"] and self.p["wait_timeout"] > 0 and self.result["receiver_status"] == "streaming":
+            shutil.rmtree(aside)
+            self.commands.append(f"rm -r {aside} (the new standby streams)")
+            del self.result["moved_aside"]
+        else:
+            self.module.warn(
+                f"the old contents of {self.p['data_dir']} are kept in {aside}: "
+                "delete that directory once the standby streams"
+            )
 
     def __call__(self):
         p = self.p
@@ -613,6 +711,8 @@ class StandbyClone:
             self.clone(state)
         if p["start"]:
             self.wait_streaming()
+        if not self.module.check_mode:
+            self.drop_moved_aside()
         current = inspect_data_dir(p["data_dir"])
         conninfo = current["primary_conninfo"] or (self.conninfo() if self.module.check_mode else None)
         self.result["primary_conninfo"] = redact_conninfo(conninfo) if conninfo else None
@@ -630,6 +730,7 @@ def main():
             "slot_name": {"type": "str", "required": True},
             "application_name": {"type": "str"},
             "data_dir": {"type": "path", "required": True},
+            "data_root": {"type": "path", "default": "/var/lib/postgresql"},
             "version": {"type": "int", "default": 17},
             "cluster": {"type": "str", "default": "main"},
             "bin_dir": {"type": "path"},
@@ -655,6 +756,14 @@ def main():
         )
     if module.params["wait_timeout"] < 0:
         module.fail_json(msg="wait_timeout must be 0 (do not wait) or a positive number of seconds")
+    if not inside_root(module.params["data_dir"], module.params["data_root"]):
+        module.fail_json(
+            msg=(
+                f"data_dir={module.params['data_dir']!r} resolves to {os.path.realpath(module.params['data_dir'])!r}, "
+                f"which is not inside data_root={module.params['data_root']!r}: refusing to touch it. "
+                "Fix the cluster name or data directory (or data_root)."
+            )
+        )
     StandbyClone(module)()
 
 
