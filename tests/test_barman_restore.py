@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -15,6 +16,20 @@ BACKUPS = {
     "20261125T120000": ("2026-11-25 12:00:07+00:00", "0/9000000"),
 }
 BASE = {"server": "node1", "destination": "/restore/node1", "barman_user": "root"}
+# Barman's WAL index; the autouse fixture writes it with a segment archived just now.
+WALS = {"dir": None}
+
+
+@pytest.fixture(autouse=True)
+def wal_index(tmp_path):
+    WALS["dir"] = str(tmp_path)
+    index = tmp_path / "node1-xlog.db"
+    index.write_text(
+        "00000001.history\t42\t1764064800.0\tNone\n"
+        f"000000010000000000000020\t16777216\t{time.time()}\tNone\n"
+        "00000001000000000000001F\t16777216\t1764064800.0\tNone\n"
+    )
+    return index
 
 
 def fake_barman(backups=BACKUPS, restore_rc=0, extra=()):
@@ -31,6 +46,8 @@ def fake_barman(backups=BACKUPS, restore_rc=0, extra=()):
             info = {"end_time": end_time, "end_lsn": end_lsn}
             shown = {"backup_id": backup_id, "status": "DONE", "base_backup_information": info}
             return 0, json.dumps({"node1": shown}), ""
+        if cmd == "show-servers":
+            return 0, json.dumps({"node1": {"wals_directory": WALS["dir"]}}), ""
         if cmd == "restore":
             return restore_rc, "Restore operation completed", "" if restore_rc == 0 else "boom"
         return 1, "", f"unexpected {argv}"
@@ -38,12 +55,20 @@ def fake_barman(backups=BACKUPS, restore_rc=0, extra=()):
     return handler
 
 
-def runner(dest_state="absent", **kw):
+def runner(dest_state="absent", old_copies=(), **kw):
+    def sh(argv, _kw):
+        if "before-restore" in " ".join(argv):
+            return 0, "".join(f"{path}\n" for path in old_copies), ""
+        if "rm -rf" in " ".join(argv):
+            return 0, "", ""
+        return 0, dest_state + "\n", ""
+
     return FakeRunner(
         {
             "barman": fake_barman(**kw),
-            "sh": lambda a, k: (0, dest_state + "\n", ""),
+            "sh": sh,
             "mv": lambda a, k: (0, "", ""),
+            "rm": lambda a, k: (0, "", ""),
         }
     )
 
@@ -141,7 +166,7 @@ def test_remote_destination_is_inspected_through_the_ssh_command(run_module):
     ssh = "ssh -o BatchMode=yes postgres@10.0.0.3"
     result, failed = run_module(barman_restore.main, dict(BASE, remote_ssh_command=ssh), calls)
     assert not failed, result
-    (probe,) = [c for c in calls.calls if c[0] == "ssh"]
+    probe = [c for c in calls.calls if c[0] == "ssh"][0]
     assert probe[:4] == ["ssh", "-o", "BatchMode=yes", "postgres@10.0.0.3"]
     (argv,) = restore_call(calls)
     assert argv[argv.index("--remote-ssh-command") + 1] == ssh
@@ -212,7 +237,7 @@ def test_ssh_probe_runs_as_the_barman_user_when_root(run_module, monkeypatch):
     args = dict(BASE, barman_user="barman", remote_ssh_command="ssh postgres@10.0.0.3")
     result, failed = run_module(barman_restore.main, args, calls)
     assert not failed, result
-    (probe,) = [c for c in calls.calls if "ssh" in c and "restore" not in c]
+    probe = [c for c in calls.calls if "ssh" in c and "restore" not in c][0]
     assert probe[:5] == ["runuser", "-u", "barman", "--", "ssh"]
     assert all(c[:4] == ["runuser", "-u", "barman", "--"] for c in calls.ran("barman"))
 
@@ -230,3 +255,89 @@ def test_only_the_backups_the_choice_needs_are_read(run_module, args, shown):
     result, failed = run_module(barman_restore.main, dict(BASE, **args), calls)
     assert not failed, result
     assert len([c for c in calls.ran("barman") if "show-backup" in c]) == shown
+
+
+# -- targets the archive proves unreachable, rollback, bounded moved-aside copies -----------
+
+
+def test_a_time_in_the_future_is_refused_before_anything_is_copied(run_module):
+    calls = runner(dest_state="used")
+    result, failed = run_module(
+        barman_restore.main, dict(BASE, force=True, target_time="2099-01-01 00:00:00+00"), calls
+    )
+    assert failed and "in the future" in result["msg"]
+    assert restore_call(calls) == [] and calls.ran("mv") == []
+
+
+def test_a_time_after_the_newest_archived_wal_is_refused_and_names_it(run_module, wal_index):
+    archived = rt.parse_time("2026-11-25 13:00:00+00").timestamp()
+    wal_index.write_text(f"000000010000000000000020\t16777216\t{archived}\tNone\n")
+    calls = runner(dest_state="used")
+    args = dict(BASE, force=True, target_time="2026-11-25 13:30:00+00")
+    result, failed = run_module(barman_restore.main, args, calls)
+    assert failed, result
+    assert "not reachable from Barman's archive" in result["msg"]
+    assert "000000010000000000000020" in result["msg"] and "2026-11-25 13:00:00+00:00" in result["msg"]
+    assert restore_call(calls) == [] and calls.ran("mv") == []
+
+
+def test_an_lsn_past_the_archive_is_refused_with_the_last_reachable_position(run_module):
+    calls = runner()
+    result, failed = run_module(barman_restore.main, dict(BASE, target_lsn="0/21000000"), calls)
+    assert failed and "ends at LSN 0/21000000" in result["msg"]
+    assert restore_call(calls) == []
+    ok, failed = run_module(barman_restore.main, dict(BASE, target_lsn="0/20FFFFFF"), runner())
+    assert not failed, ok
+
+
+def test_in_check_mode_an_archive_shortfall_is_a_warning(run_module, wal_index):
+    wal_index.write_text("00000001000000000000000A\t16777216\t1764072000.0\tNone\n")
+    calls = runner()
+    result, failed = run_module(
+        barman_restore.main, dict(BASE, target_lsn="0/9000000"), calls, check_mode=True
+    )
+    assert failed is False, result
+    result, failed = run_module(
+        barman_restore.main, dict(BASE, target_lsn="0/F000000"), runner(), check_mode=True
+    )
+    assert not failed and result["newest_archived_wal"] == "00000001000000000000000A"
+
+
+def test_unchecked_archive_still_refuses_a_future_time(run_module):
+    args = dict(BASE, target_time="2099-01-01 00:00:00+00", check_archive=False)
+    result, failed = run_module(barman_restore.main, args, runner())
+    assert failed and "in the future" in result["msg"]
+
+
+def test_a_failed_copy_puts_the_old_directory_back(run_module):
+    calls = runner(dest_state="used", restore_rc=1)
+    result, failed = run_module(barman_restore.main, dict(BASE, force=True), calls)
+    assert failed and "put back" in result["msg"] and "moved_aside" not in result
+    (undo,) = [c for c in calls.ran("sh") if "rm -rf" in " ".join(c)]
+    assert undo[-2] == "/restore/node1" and undo[-1].startswith("/restore/node1.before-restore-")
+
+
+def test_older_moved_aside_copies_are_removed_keeping_the_newest(run_module):
+    copies = [f"/restore/node1.before-restore-2026112{day}T100000" for day in (3, 5, 4)]
+    calls = runner(dest_state="used", old_copies=copies)
+    result, failed = run_module(barman_restore.main, dict(BASE, force=True, keep_moved_aside=1), calls)
+    assert not failed, result
+    removed = [c[-1] for c in calls.ran("rm")]
+    assert removed == sorted(copies)[:2]
+    assert result["removed_moved_aside"] == removed
+
+
+def test_keep_moved_aside_below_one_is_refused(run_module):
+    result, failed = run_module(barman_restore.main, dict(BASE, keep_moved_aside=0), runner())
+    assert failed and "keep_moved_aside must be 1 or more" in result["msg"]
+
+
+def test_wal_index_helpers():
+    text = (
+        "00000002.history\t1\t9.0\tNone\n"
+        "00000001000000000000000F\t1\t5.0\tNone\n"
+        "000000020000000000000010\t1\t7.0\tNone\n"
+    )
+    assert rt.newest_archived(text) == ("000000020000000000000010", 7.0)
+    assert rt.newest_archived("") == (None, None)
+    assert rt.format_lsn(rt.segment_end_lsn("0000000100000001000000FF")) == "2/0"

@@ -158,3 +158,77 @@ def _ends_by(backup, kind, value):
     if kind == "time":
         return end_time <= parse_time(value)
     return end_lsn <= parse_lsn(value)
+
+
+WAL_SEGMENT_BYTES = 16 * 1024 * 1024
+_SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
+
+
+def newest_archived(xlog_db_text):
+    """Barman's WAL index -> (newest segment name, its archive time), or (None, None).
+
+    The index has `name size time compression` per line; history and
+    backup-label files in it are skipped. The newest segment is the highest
+    name (timeline first, then position).
+    """
+    newest = (None, None)
+    for line in xlog_db_text.splitlines():
+        fields = line.split()
+        if len(fields) < 3 or not _SEGMENT.match(fields[0]):
+            continue
+        if newest[0] is None or fields[0] > newest[0]:
+            newest = (fields[0], float(fields[2]))
+    return newest
+
+
+def segment_end_lsn(name, segment_bytes=WAL_SEGMENT_BYTES):
+    """First position after the WAL segment `name` (000000010000000000000003 -> 0/4000000)."""
+    match = _SEGMENT.match(name)
+    if not match:
+        raise TargetError(f"{name!r} is not a WAL segment name")
+    per_log = 0x100000000 // segment_bytes
+    return (int(match.group(2), 16) * per_log + int(match.group(3), 16) + 1) * segment_bytes
+
+
+def check_not_future(value, now):
+    """A time target still to come has no commit after it: refuse it. Returns the parsed time."""
+    target = parse_time(value)
+    if target.timestamp() > now:
+        raise TargetError(
+            f"target_time {value} is in the future: no commit after it exists yet, so recovery "
+            "cannot stop there. Pick a time that has passed."
+        )
+    return target
+
+
+def check_reachable(kind, value, newest_segment, newest_time, now):
+    """Fail when Barman's archive proves a time/LSN target cannot be reached.
+
+    Recovery to a time stops at the first commit after it: none can be in WAL
+    archived before that time, and none exists yet for a time still to come.
+    An LSN past the end of the newest archived segment is not in the archive.
+    Only proven cases fail; what only recovery can tell is left to it.
+    """
+    if newest_segment:
+        utc = datetime.timezone.utc  # noqa: UP017 -- managed hosts may run Python < 3.11
+        when = datetime.datetime.fromtimestamp(newest_time, utc).isoformat(sep=" ", timespec="seconds")
+        latest = f"the newest WAL Barman holds is {newest_segment}, archived at {when}"
+    else:
+        latest = "Barman holds no WAL of this server"
+    if kind == "time":
+        target = check_not_future(value, now)
+        if newest_time is None or target.timestamp() >= newest_time:
+            raise TargetError(
+                f"target_time {value} is not reachable from Barman's archive: {latest}, and recovery "
+                "stops only at a commit after the target. Archive the current WAL first "
+                "(otus-barman-backup --archive-only on the Barman host) or pick an earlier time; "
+                "the latest reachable target is the last commit before that archive time."
+            )
+    if kind == "lsn":
+        end = segment_end_lsn(newest_segment) if newest_segment else 0
+        if parse_lsn(value) >= end:
+            raise TargetError(
+                f"target_lsn {value} is not in Barman's archive: {latest}, which ends at LSN "
+                f"{format_lsn(end)}. A reachable LSN target lies before {format_lsn(end)}; archive "
+                "the current WAL first or pick an earlier LSN."
+            )

@@ -14,8 +14,13 @@ description:
     runs C(barman restore) (not the deprecated C(recover)) into O(destination), on this host or, with
     O(remote_ssh_command), on another host over SSH.
   - Refuses, before anything is copied, a server without a DONE backup, a time or LSN target earlier than
-    the end of the backup (a backup only rolls forward), more than one target, and a time without a UTC
-    offset.
+    the end of the backup (a backup only rolls forward), more than one target, a time without a UTC
+    offset, a time in the future, and (O(check_archive)) a time or LSN target that Barman's WAL archive
+    proves unreachable.
+  - When the copy fails after the old directory was renamed aside, the half-written copy is removed and
+    the old directory put back.
+  - Keeps at most O(keep_moved_aside) directories renamed aside by forced restores (the newest; the one
+    this run made counts), and returns the ones it removed.
   - Refuses a destination that is not empty or holds a C(postmaster.pid) unless O(force=true); with
     O(force=true) the old directory is renamed aside (C(<destination>.before-restore-<time>)), never deleted.
   - It does not start PostgreSQL; the C(otus.pgrepl.barman_restore) role lays down the configuration and
@@ -73,6 +78,19 @@ options:
     description: Restore even though O(destination) is not empty; the old directory is renamed aside.
     type: bool
     default: false
+  check_archive:
+    description:
+      - Read Barman's WAL index and refuse a time target at or after the newest archived segment's archive
+        time, or an LSN target past its end (no commit after the target can be in the archive).
+      - In check mode a shortfall is a warning (a real run of the role archives the current WAL first).
+    type: bool
+    default: true
+  keep_moved_aside:
+    description:
+      - How many directories renamed aside by forced restores (C(<destination>.before-restore-<time>)) are
+        kept, newest first, the one this run made included. Older ones are deleted after a successful copy.
+    type: int
+    default: 1
   check_destination:
     description:
       - Inspect O(destination) before restoring. Turn it off only when the caller has inspected the directory
@@ -138,6 +156,15 @@ moved_aside:
   description: Where the old contents of O(destination) went when O(force=true) found it in use.
   returned: when the destination was not empty and O(force=true)
   type: str
+removed_moved_aside:
+  description: Older moved-aside directories deleted to keep O(keep_moved_aside).
+  returned: when the restore ran
+  type: list
+  elements: str
+newest_archived_wal:
+  description: The newest WAL segment in Barman's archive when the target was checked.
+  returned: when O(check_archive) ran for a time or LSN target
+  type: str
 seconds:
   description: Wall-clock seconds of C(barman restore).
   returned: when the restore ran
@@ -164,8 +191,11 @@ from ansible_collections.otus.pgrepl.plugins.module_utils.barman_cli import (
 from ansible_collections.otus.pgrepl.plugins.module_utils.restore_target import (
     TargetError,
     backup_end,
+    check_not_future,
+    check_reachable,
     choose_backup,
     format_lsn,
+    newest_archived,
     target_of,
 )
 
@@ -204,6 +234,32 @@ class Destination:
             raise BarmanError(f"cannot inspect {self.describe()} (rc={rc}): {(err or out).strip()}")
         return out.strip()
 
+    def put_back(self, aside):
+        """Undo a failed copy: remove what it wrote, rename the old directory back."""
+        rc, out, err = self._run(["sh", "-c", 'rm -rf -- "$1" && mv -- "$2" "$1"', "sh", self.path, aside])
+        if rc != 0:
+            raise BarmanError(
+                f"the restore failed and {aside} could not be put back in place: {(err or out).strip()}"
+            )
+
+    def old_copies(self):
+        """Directories earlier forced restores renamed aside, oldest first."""
+        rc, out, dummy = self._run(
+            [
+                "sh",
+                "-c",
+                'for d in "$1".before-restore-*; do [ -d "$d" ] && echo "$d"; done; true',
+                "sh",
+                self.path,
+            ]
+        )
+        return sorted(line for line in out.splitlines() if line.strip()) if rc == 0 else []
+
+    def remove(self, path):
+        rc, out, err = self._run(["rm", "-rf", "--", path])
+        if rc != 0:
+            raise BarmanError(f"cannot remove {path}: {(err or out).strip()}")
+
     def move_aside(self, stamp):
         aside = f"{self.path}.before-restore-{stamp}"
         rc, out, err = self._run(["mv", "--no-clobber", "--", self.path, aside])
@@ -230,6 +286,40 @@ class Restore:
         if not shown:
             raise BarmanError(f"barman show-backup {server} {backup_id} printed nothing")
         return shown
+
+    def check_archive(self, server, kind, value):
+        """Refuse (warn in check mode) a time/LSN target Barman's archive proves unreachable."""
+        wals = self.barman.server(server).get("wals_directory") or ""
+        text = ""
+        for name in (f"{server}-xlog.db", "xlog.db"):
+            path = os.path.join(wals, name)
+            if os.path.isfile(path):
+                with open(path) as handle:
+                    text = handle.read()
+                break
+        segment, archived = newest_archived(text)
+        self.result["newest_archived_wal"] = segment
+        try:
+            check_reachable(kind, value, segment, archived, time.time())
+        except TargetError as exc:
+            if self.module.check_mode and "in the future" not in str(exc):
+                self.module.warn(str(exc))
+            else:
+                raise
+
+    def prune_old_copies(self):
+        keep = self.p["keep_moved_aside"]
+        copies = self.dest.old_copies()
+        removed = copies[: max(len(copies) - keep, 0)]
+        for path in removed:
+            self.dest.remove(path)
+            self.result["commands"].append(f"rm -r {path}")
+        if removed:
+            self.module.warn(
+                f"removed {len(removed)} older moved-aside copies of {self.dest.describe()} "
+                f"(keep_moved_aside={keep} keeps the newest): " + ", ".join(removed)
+            )
+        self.result["removed_moved_aside"] = removed
 
     def argv(self, backup_id, kind, value):
         args = ["restore"]
@@ -266,6 +356,11 @@ class Restore:
             target={"kind": kind, "value": value},
         )
 
+        if self.p["check_archive"] and kind in ("time", "lsn"):
+            self.check_archive(server, kind, value)
+        elif kind == "time":
+            check_not_future(value, time.time())
+
         if self.p["check_destination"]:
             state = self.dest.state()
             if state == "notdir":
@@ -299,7 +394,15 @@ class Restore:
         self.result["seconds"] = round(time.monotonic() - started, 3)
         self.result["stdout"] = out
         if rc != 0:
-            raise BarmanError(f"barman restore failed (rc={rc}): {(err or out).strip()[-2000:]}")
+            why = f"barman restore failed (rc={rc}): {(err or out).strip()[-2000:]}"
+            aside = self.result.pop("moved_aside", None)
+            if aside:
+                self.dest.put_back(aside)
+                self.result["commands"].append(f"rm -r {self.dest.path}; mv {aside} {self.dest.path}")
+                why += f". The old directory was put back in {self.dest.describe()}"
+            raise BarmanError(why)
+        if self.p["keep_moved_aside"] and self.p["check_destination"]:
+            self.prune_old_copies()
         return self.result
 
 
@@ -324,12 +427,19 @@ def main():
             "jobs": {"type": "int", "default": 1},
             "force": {"type": "bool", "default": False},
             "check_destination": {"type": "bool", "default": True},
+            "check_archive": {"type": "bool", "default": True},
+            "keep_moved_aside": {"type": "int", "default": 1},
             **BARMAN_ARGUMENT_SPEC,
         },
         supports_check_mode=True,
     )
     if module.params["jobs"] < 1:
         module.fail_json(msg=f"jobs must be 1 or more (got {module.params['jobs']})")
+    if module.params["keep_moved_aside"] < 1:
+        module.fail_json(
+            msg=f"keep_moved_aside must be 1 or more (got {module.params['keep_moved_aside']}): "
+            "the newest copy is what a failed restore is rolled back to"
+        )
     restore = Restore(module)
     try:
         result = restore()
