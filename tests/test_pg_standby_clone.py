@@ -6,7 +6,6 @@ import getpass
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.common.warnings import get_warning_messages
 
 from ansible_collections.otus.pgrepl.plugins.module_utils import pg_clone
 from ansible_collections.otus.pgrepl.plugins.modules import pg_standby_clone
@@ -386,13 +385,15 @@ def test_forced_clone_deletes_the_old_copy_only_once_the_standby_streams(run_mod
     assert str(kept[0]) in result["msg"]
 
 
-def test_forced_clone_without_waiting_keeps_the_old_copy_and_says_where(run_module, args):
+def test_forced_clone_without_waiting_keeps_the_old_copy_and_says_where(run_module, args, monkeypatch):
+    warned = []
+    monkeypatch.setattr(pg_standby_clone.AnsibleModule, "warn", lambda self, text: warned.append(text))
     old_cluster(args)
     result, failed = run_module(pg_standby_clone.main, dict(args, force=True, wait_timeout=0), runner())
     assert not failed, result["msg"]
     kept = asides(args)
     assert len(kept) == 1 and result["moved_aside"] == str(kept[0])
-    assert any(str(kept[0]) in w for w in get_warning_messages())
+    assert any(str(kept[0]) in w for w in warned)
 
 
 def test_failed_stop_ends_the_forced_clone_before_anything_moves(run_module, args):

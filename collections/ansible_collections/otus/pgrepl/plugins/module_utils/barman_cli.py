@@ -64,6 +64,11 @@ class BarmanCli:
         if json_output:
             argv += ["-f", "json"]
         argv += list(args)
+        return self.as_user(argv)
+
+    def as_user(self, argv):
+        """A command line run as the barman user (through runuser when the module runs as root)."""
+        argv = list(argv)
         if os.geteuid() == 0 and self.user != "root":
             try:
                 pwd.getpwnam(self.user)
@@ -104,6 +109,14 @@ class BarmanCli:
         """barman check for one server: {check: {status, hint}}."""
         data = self.json("check", name)
         return data.get(name, {})
+
+
+def replication_conninfo(conninfo):
+    """Barman's streaming conninfo as a physical replication connection (psql then takes IDENTIFY_SYSTEM)."""
+    conninfo = (conninfo or "").strip()
+    if conninfo.startswith(("postgres://", "postgresql://")):
+        return conninfo + ("&" if "?" in conninfo else "?") + "replication=true"
+    return f"{conninfo} replication=true".strip()
 
 
 def failed_checks(checks, ignore=()):

@@ -17,6 +17,16 @@ description:
   - A second run with the slot there and C(receive-wal) running changes nothing.
   - With O(state=absent) it stops C(receive-wal) (C(barman receive-wal --stop)) and then drops the slot
     (C(barman receive-wal --drop-slot)).
+  - With O(reset_on_divergence=true), when C(receive-wal) cannot start or does not stream through the slot
+    within O(wait_timeout), it looks for the one cause a C(barman receive-wal --reset) cures - after a
+    failover Barman streamed the old primary's timeline past the point where the new primary's history
+    left it, so C(pg_receivewal) asks for WAL the new primary never had. Only when that is proven
+    (Barman's newest WAL in its C(streaming) directory, or else in its archive, is on an older timeline
+    of the primary's history and past its switch point in the primary's timeline history, read with
+    C(IDENTIFY_SYSTEM) and C(TIMELINE_HISTORY) over Barman's streaming conninfo) it stops C(receive-wal),
+    resets it to the primary's current WAL file, starts it again and waits; the result then names the
+    WAL range missing from Barman's archive (RV(wal_gap), RV(gap_report), also a warning). Otherwise it
+    fails with Barman's checks and the diagnosis, and resets nothing.
   - Reads the state with C(barman -f json show-servers) and C(barman -f json check); every barman command
     runs as O(barman_user).
 options:
@@ -50,12 +60,26 @@ options:
     type: list
     elements: str
     default: [barman, cron]
+  reset_on_divergence:
+    description:
+      - With O(state=present), when C(receive-wal) cannot start or does not stream through the slot within
+        O(wait_timeout), diagnose why and run C(barman receive-wal --reset) when, and only when, the cause
+        is a proven timeline divergence (see the description). The reset leaves WAL of the primary's
+        history out of Barman's archive (RV(wal_gap) names it), and point-in-time recovery into it is
+        impossible; take a base backup right after.
+      - Needs O(wait=true). In check mode the diagnosis (read-only) runs when the slot is not active or
+        C(receive-wal) is not running, and the reset is only reported in RV(commands).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - otus.pgrepl.barman
 attributes:
   check_mode:
     support: full
-    description: Reads the state (read-only barman commands) and reports what it would do.
+    description:
+      - Reads the state (read-only barman commands) and reports what it would do.
+      - With O(reset_on_divergence=true) also reads the primary's position and timeline history (read-only)
+        and reports a reset it would make in RV(commands), RV(reset) and RV(wal_gap).
   diff_mode:
     support: none
     description: Reports no diff.
@@ -73,6 +97,19 @@ EXAMPLES = r"""
     slot_name: barman
     start_command: [systemctl, start, otus-barman-cron.service]
   become: true
+
+- name: Stream from the primary after a failover; reset receive-wal only on a proven timeline divergence
+  otus.pgrepl.barman_slot:
+    server: node1
+    start_command: [systemctl, start, otus-barman-cron.service]
+    reset_on_divergence: true
+  become: true
+  register: barman_stream
+
+- name: Say which WAL the reset left out of the archive
+  ansible.builtin.debug:
+    msg: "{{ barman_stream.gap_report }}"
+  when: barman_stream.reset
 
 - name: Stop streaming and drop the slot (after taking the server out of Barman's schedule)
   otus.pgrepl.barman_slot:
@@ -119,8 +156,72 @@ commands:
   type: list
   elements: str
   sample: ["runuser -u barman -- barman receive-wal --create-slot node1", "runuser -u barman -- barman cron"]
+reset:
+  description:
+    - Whether C(barman receive-wal --reset) ran (or would, in check mode) because of a proven timeline
+      divergence (O(reset_on_divergence=true)).
+  returned: always
+  type: bool
+  sample: false
+divergence:
+  description: The diagnosis made with O(reset_on_divergence=true) (C(null) when none was needed).
+  returned: always
+  type: dict
+  contains:
+    proven:
+      description: Whether Barman's stream is proven to have left the primary's history.
+      type: bool
+    reason:
+      description: Why it is proven or not, in words.
+      type: str
+    barman:
+      description:
+        - Where C(pg_receivewal) continues from (C(null) when Barman holds no WAL of the server);
+          C(wal) is the newest file, C(source) C(streaming) or C(archive).
+      type: dict
+      sample: {"timeline": 16, "lsn": "0/5B000000", "wal": "00000010000000000000005B.partial", "source": "streaming"}
+    primary:
+      description: The primary's IDENTIFY_SYSTEM (C(null) when it could not be read).
+      type: dict
+      sample: {"systemid": "7712529950278327666", "timeline": 17, "lsn": "0/5A019CC0"}
+    fork_lsn:
+      description: Where the primary's history left Barman's timeline (C(null) when it never did or is unknown).
+      type: str
+      sample: 0/5A0000D8
+    fork_timeline:
+      description: The timeline the primary's history went on with at RV(divergence.fork_lsn).
+      type: int
+      sample: 17
+wal_gap:
+  description:
+    - After a reset, the WAL of the primary's history missing from Barman's archive - from the fork to the
+      start of the segment where streaming resumed (C(null) without a reset, or when nothing is missing).
+    - C(timeline) is the timeline that began at the fork, C(timelines) all the range spans; C(to_wal) is
+      the last missing segment.
+  returned: always
+  type: dict
+  sample:
+    timeline: 17
+    timelines: [17]
+    from_lsn: 0/5A0000D8
+    to_lsn: 0/5C000000
+    from_wal: 00000011000000000000005A
+    to_wal: 00000011000000000000005B
+gap_report:
+  description:
+    - After a reset, what it means, in words (also issued as a warning) - the WAL range not in Barman's
+      archive, that point-in-time recovery into it is impossible, and that the earliest point reachable
+      after it is the end of the next base backup.
+  returned: always
+  type: str
+  sample: >-
+    Server 'node1': WAL of timeline 17 from LSN 0/5A0000D8 to LSN 0/5C000000 (files
+    00000011000000000000005A..00000011000000000000005B) is not in Barman's archive: ...
+    the earliest point reachable after it is the end of the next base backup (take one now).
 """
 
+import os
+import re
 import shlex
 import time
 
@@ -132,8 +233,28 @@ from ansible_collections.otus.pgrepl.plugins.module_utils.barman_cli import (
     BarmanError,
     describe_checks,
     parse_slot_record,
+    replication_conninfo,
 )
 from ansible_collections.otus.pgrepl.plugins.module_utils.pgnames import is_valid_slot_name
+from ansible_collections.otus.pgrepl.plugins.module_utils.wal_position import (
+    DEFAULT_SEGMENT_SIZE,
+    WalError,
+    diagnose_divergence,
+    format_lsn,
+    gap_report,
+    newest_wal,
+    parse_identify_system,
+    parse_lsn,
+    parse_timeline_history,
+    parse_timeline_history_output,
+    resume_position,
+    segment_of,
+    wal_gap,
+    wal_name,
+)
+
+# The lines of barman check that say why WAL does not stream.
+STREAMING_CHECKS = ("replication_slot", "receive_wal_running", "postgresql_streaming", "systemid_coherence")
 
 
 class SlotManager:
@@ -141,6 +262,7 @@ class SlotManager:
         self.module = module
         self.p = module.params
         self.cli = BarmanCli(module, user=self.p["barman_user"], config=self.p["barman_config"])
+        self.checks = {}
         self.result = {
             "changed": False,
             "created": False,
@@ -148,6 +270,10 @@ class SlotManager:
             "slot": None,
             "receive_wal_running": False,
             "commands": self.cli.commands,
+            "reset": False,
+            "divergence": None,
+            "wal_gap": None,
+            "gap_report": None,
         }
 
     def fail(self, msg):
@@ -157,6 +283,7 @@ class SlotManager:
         """(server settings, slot, receive-wal running, checks)."""
         server = self.cli.server(self.p["server"])
         checks = self.cli.check(self.p["server"])
+        self.checks = checks
         slot = parse_slot_record(server.get("replication_slot"))
         running = checks.get("receive_wal_running", {}).get("status") == "OK"
         return server, slot, running, checks
@@ -166,16 +293,35 @@ class SlotManager:
         self.result["changed"] = True
 
     def start_receive_wal(self):
+        """Run start_command; the problem in words when it fails, else None."""
         argv = list(self.p["start_command"])
         if argv[:1] == ["barman"]:
             argv = self.cli.argv(*argv[1:])
         self.cli.commands.append(" ".join(shlex.quote(a) for a in argv))
         self.result["changed"] = True
         if self.module.check_mode:
-            return
+            return None
         rc, out, err = self.module.run_command(argv)
         if rc != 0:
-            self.fail(f"could not start receive-wal with {' '.join(argv)}: {(err or out).strip()}")
+            return f"could not start receive-wal with {' '.join(argv)}: {(err or out).strip()}"
+        return None
+
+    def wait_streaming(self):
+        """Wait until the slot is active and receive-wal runs; the problem in words on timeout, else None."""
+        name = self.p["server"]
+        deadline = time.monotonic() + self.p["wait_timeout"]
+        while True:
+            dummy, slot, running, checks = self.read()
+            self.result.update(slot=slot, receive_wal_running=running)
+            if slot and slot["active"] and running:
+                return None
+            if time.monotonic() >= deadline:
+                return (
+                    f"the slot of '{name}' did not become active within {self.p['wait_timeout']}s "
+                    f"(slot: {slot}; receive-wal running: {running}); barman check says: "
+                    + describe_checks({k: v for k, v in checks.items() if k in STREAMING_CHECKS})
+                )
+            time.sleep(1)
 
     def present(self, server, slot, running, checks):
         name = self.p["server"]
@@ -198,32 +344,248 @@ class SlotManager:
                     self.fail(f"barman could not create the slot of '{name}' (rc={rc}): {text}")
                 self.result["changed"] = True
             self.result["created"] = True
+        problem = None
         if not running:
-            self.start_receive_wal()
+            problem = self.start_receive_wal()
+            if problem and not self.p["reset_on_divergence"]:
+                self.fail(problem)
         if self.module.check_mode or not self.p["wait"]:
             self.result["slot"] = slot
             self.result["receive_wal_running"] = running
+            if (
+                self.module.check_mode
+                and self.p["reset_on_divergence"]
+                and not (slot and slot["active"] and running)
+            ):
+                self.diagnose_and_reset(server, None)
             return
+        if problem is None:
+            problem = self.wait_streaming()
+        if problem is None:
+            return
+        if not self.p["reset_on_divergence"]:
+            self.fail(problem)
+        self.diagnose_and_reset(self.cli.server(name), problem)
+
+    # Diagnosis of a receive-wal that cannot stream, and the reset it may call for.
+
+    @staticmethod
+    def listdir(path):
+        try:
+            return sorted(os.listdir(path)) if path else []
+        except OSError:
+            return []
+
+    def barman_wal(self, server, segment_size):
+        """The newest WAL file Barman holds for the server: (parsed file, 'streaming'|'archive') or (None, None).
+
+        streaming/ is what pg_receivewal continues from; with nothing there, the newest archived segment.
+        """
+        wal = newest_wal(self.listdir(server.get("streaming_wals_directory")), segment_size)
+        if wal:
+            return wal, "streaming"
+        wals = server.get("wals_directory")
+        names = []
+        for sub in self.listdir(wals):
+            if re.fullmatch(r"[0-9A-F]{16}", sub):
+                names += self.listdir(os.path.join(wals, sub))
+        wal = newest_wal(names, segment_size)
+        if wal:
+            # Archived segments are complete (Barman archives no .partial file).
+            return dict(wal, partial=False), "archive"
+        return None, None
+
+    def replication_query(self, server, command):
+        """Run a replication command on the primary through Barman's streaming conninfo, as the barman user."""
+        conninfo = server.get("wal_streaming_conninfo") or server.get("streaming_conninfo")
+        if not conninfo:
+            raise WalError("Barman's configuration of the server has no streaming_conninfo")
+        argv = self.cli.as_user(["psql", "-XAtw", "-d", replication_conninfo(conninfo), "-c", command])
+        rc, out, err = self.module.run_command(argv)
+        if rc != 0:
+            raise WalError(f"{command} on the primary failed (rc={rc}): {(err or out).strip()}")
+        return out
+
+    def diagnose(self, server):
+        """Read-only: where Barman's stream continues, where the primary is and where its history forked.
+
+        Returns the public diagnosis and the numbers the reset needs.
+        """
+        segment_size = int(server.get("xlog_segment_size") or DEFAULT_SEGMENT_SIZE)
+        diag = {
+            "proven": False,
+            "reason": None,
+            "barman": None,
+            "primary": None,
+            "fork_lsn": None,
+            "fork_timeline": None,
+        }
+        inner = {
+            "segment_size": segment_size,
+            "history": None,
+            "fork": None,
+            "primary": None,
+            "barman_tli": None,
+        }
+        wal, source = self.barman_wal(server, segment_size)
+        if wal is not None:
+            position = resume_position(wal)
+            diag["barman"] = {
+                "timeline": wal["timeline"],
+                "lsn": format_lsn(position),
+                "wal": wal["name"] + (".partial" if wal["partial"] else ""),
+                "source": source,
+            }
+            inner["barman_tli"] = wal["timeline"]
+        try:
+            primary = parse_identify_system(self.replication_query(server, "IDENTIFY_SYSTEM"))
+        except WalError as exc:
+            diag["reason"] = f"could not read the primary's position: {exc}"
+            return diag, inner
+        inner["primary"] = primary
+        diag["primary"] = {
+            "systemid": primary["systemid"],
+            "timeline": primary["timeline"],
+            "lsn": format_lsn(primary["xlogpos"]),
+        }
+        if wal is None:
+            diag["reason"] = (
+                "Barman holds no WAL of the server (neither in streaming/ nor in its archive): "
+                "there is no stream to diverge"
+            )
+            return diag, inner
+        coherence = self.checks.get("systemid_coherence", {})
+        if coherence.get("status") == "FAILED":
+            diag["reason"] = (
+                "barman check says the primary's system identifier is not the one Barman's archive belongs to "
+                f"(systemid_coherence: FAILED{', ' + coherence['hint'] if coherence.get('hint') else ''}): "
+                "its timelines say nothing about Barman's"
+            )
+            return diag, inner
+        history = None
+        history_problem = None
+        if wal["timeline"] < primary["timeline"]:
+            try:
+                out = self.replication_query(server, f"TIMELINE_HISTORY {primary['timeline']}")
+                history = parse_timeline_history(parse_timeline_history_output(out)[1])
+            except WalError as exc:
+                history_problem = str(exc)
+        inner["history"] = history
+        verdict = diagnose_divergence(wal["timeline"], position, primary["timeline"], history)
+        diag.update(
+            proven=verdict["proven"],
+            reason=verdict["reason"] + (f" ({history_problem})" if history_problem else ""),
+            fork_lsn=verdict["fork_lsn"],
+            fork_timeline=verdict["fork_timeline"],
+        )
+        if verdict["fork_lsn"]:
+            inner["fork"] = parse_lsn(verdict["fork_lsn"])
+        return diag, inner
+
+    @staticmethod
+    def describe(diag):
+        barman, primary = diag["barman"], diag["primary"]
+        parts = [
+            "Barman at "
+            + (
+                f"timeline {barman['timeline']} LSN {barman['lsn']} ({barman['wal']} in {barman['source']})"
+                if barman
+                else "no WAL"
+            ),
+            "primary at "
+            + (f"timeline {primary['timeline']} LSN {primary['lsn']}" if primary else "an unknown position"),
+            "fork at " + (diag["fork_lsn"] or "none known"),
+        ]
+        return f"{diag['reason']} [{'; '.join(parts)}]"
+
+    def resume_point(self, server, inner, after_reset):
+        """Where streaming resumes after the reset: (LSN, WAL file name).
+
+        After a real reset: the newest file of the primary's timeline in streaming/ (the .partial Barman
+        made). Otherwise what Barman's reset picks: the slot's restart_lsn, else the primary's position.
+        """
+        segment_size = inner["segment_size"]
+        timeline = inner["primary"]["timeline"]
+        if after_reset:
+            names = self.listdir(server.get("streaming_wals_directory"))
+            ours = [n for n in names if n[:8] == f"{timeline:08X}"]
+            wal = newest_wal(ours, segment_size)
+            if wal:
+                return resume_position(wal), wal["name"] + (".partial" if wal["partial"] else "")
+        slot = parse_slot_record(server.get("replication_slot"))
+        if slot and slot.get("restart_lsn"):
+            position = parse_lsn(slot["restart_lsn"])
+        else:
+            position = inner["primary"]["xlogpos"]
+        segno = segment_of(position, segment_size)
+        return segno * segment_size, wal_name(timeline, segno, segment_size) + ".partial"
+
+    def diagnose_and_reset(self, server, problem):
+        """Reset receive-wal when the diagnosis proves the divergence; fail with it otherwise.
+
+        problem: why streaming does not work (None in check mode, where nothing was tried).
+        """
+        name = self.p["server"]
+        try:
+            diag, inner = self.diagnose(server)
+        except WalError as exc:
+            diag = {"proven": False, "reason": str(exc), "barman": None, "primary": None, "fork_lsn": None}
+            diag["fork_timeline"] = None
+            inner = None
+        self.result["divergence"] = diag
+        if not diag["proven"]:
+            if self.module.check_mode:
+                return
+            self.fail(
+                f"{problem}. No receive-wal --reset: a timeline divergence is not proven: {self.describe(diag)}"
+            )
+        if self.module.check_mode:
+            self.would("receive-wal", "--stop", name)
+            self.would("receive-wal", "--reset", name)
+            self.start_receive_wal()
+            self.report_gap(server, diag, inner, after_reset=False)
+            return
+        rc, out, err = self.cli.run("receive-wal", "--stop", name)
+        if rc != 0 and "no such process" not in (out + err).lower():
+            self.fail(f"barman could not stop receive-wal of '{name}' (rc={rc}): {(err or out).strip()}")
+        self.result["changed"] = True
+        # The slot may stay active for a moment after pg_receivewal was told to stop.
         deadline = time.monotonic() + self.p["wait_timeout"]
+        self.cli.commands.append(
+            " ".join(shlex.quote(a) for a in self.cli.argv("receive-wal", "--reset", name))
+        )
         while True:
-            server, slot, running, checks = self.read()
-            if slot and slot["active"] and running:
+            rc, out, err = self.cli.run("receive-wal", "--reset", name, record=False)
+            if rc == 0 or "already in use" not in (out + err) or time.monotonic() >= deadline:
                 break
-            if time.monotonic() >= deadline:
-                self.result.update(slot=slot, receive_wal_running=running)
-                self.fail(
-                    f"the slot of '{name}' did not become active within {self.p['wait_timeout']}s "
-                    f"(slot: {slot}; receive-wal running: {running}); barman check says: "
-                    + describe_checks(
-                        {
-                            k: v
-                            for k, v in checks.items()
-                            if k in ("replication_slot", "receive_wal_running", "postgresql_streaming")
-                        }
-                    )
-                )
             time.sleep(1)
-        self.result.update(slot=slot, receive_wal_running=running)
+        if rc != 0:
+            self.fail(
+                f"barman could not reset receive-wal of '{name}' (rc={rc}): {(err or out).strip()} "
+                f"(reset because {self.describe(diag)})"
+            )
+        self.result["reset"] = True
+        self.report_gap(server, diag, inner, after_reset=True)
+        problem = self.start_receive_wal() or self.wait_streaming()
+        if problem:
+            self.fail(f"after receive-wal --reset: {problem}. {self.result['gap_report']}")
+
+    def report_gap(self, server, diag, inner, after_reset):
+        resume_at, resumed_wal = self.resume_point(server, inner, after_reset)
+        gap = None
+        if inner["fork"] is not None:
+            gap = wal_gap(
+                inner["history"],
+                inner["primary"]["timeline"],
+                inner["fork"],
+                resume_at,
+                inner["segment_size"],
+            )
+        report = gap_report(self.p["server"], gap, resumed_wal, diag["fork_lsn"], inner["barman_tli"])
+        if self.module.check_mode:
+            report = "Check mode, nothing was reset. A reset would say: " + report
+        self.result.update(reset=True, wal_gap=gap, gap_report=report)
+        self.module.warn(report)
 
     def absent(self, server, slot, running):
         name = self.p["server"]
@@ -300,6 +662,7 @@ def main():
             "wait": {"type": "bool", "default": True},
             "wait_timeout": {"type": "int", "default": 120},
             "start_command": {"type": "list", "elements": "str", "default": ["barman", "cron"]},
+            "reset_on_divergence": {"type": "bool", "default": False},
             **BARMAN_ARGUMENT_SPEC,
         },
         supports_check_mode=True,
@@ -314,6 +677,10 @@ def main():
         module.fail_json(msg="start_command must not be empty")
     if module.params["wait_timeout"] < 0:
         module.fail_json(msg="wait_timeout must be 0 or more seconds")
+    if module.params["reset_on_divergence"] and not module.params["wait"] and not module.check_mode:
+        module.fail_json(
+            msg="reset_on_divergence needs wait=true: it acts on a receive-wal that did not stream"
+        )
     SlotManager(module)()
 
 

@@ -580,8 +580,17 @@ class StandbyClone:
             }
         )
         argv = self.as_owner(
-            [os.path.join(self.bin_dir, "psql"), "-X", "-A", "-t", "-q", "-d", conninfo, "-c",
-             f"READ_REPLICATION_SLOT {p['slot_name']}"]
+            [
+                os.path.join(self.bin_dir, "psql"),
+                "-X",
+                "-A",
+                "-t",
+                "-q",
+                "-d",
+                conninfo,
+                "-c",
+                f"READ_REPLICATION_SLOT {p['slot_name']}",
+            ]
         )
         rc, out, err = self.run(argv, record=False)
         where = f"{p['primary_host']}:{p['primary_port']}"
