@@ -86,6 +86,20 @@ def test_a_good_inventory_with_barman_and_extra_lines_passes(tmp_path):
     assert "Barman's checks" in result.stdout
 
 
+def test_trust_from_every_address_passes_only_behind_the_loud_opt_in(tmp_path):
+    line = {"type": "host", "database": "all", "user": "all", "address": "0.0.0.0/0", "method": "trust"}
+    inv = inventory(
+        ["node1"],
+        ["node2"],
+        postgresql_config_hba_extra=[line],
+        postgresql_config_hba_allow_trust_and_any_address_unsafe=True,
+    )
+    result = run_checks(tmp_path, inv)
+    assert result.returncode == 0, result.stdout + result.stderr
+    said = "UNSAFE: postgresql_config_hba_allow_trust_and_any_address_unsafe=true lets through"
+    assert f"{said} trust from 0.0.0.0/0" in result.stdout
+
+
 TABLE = ROOT / "docs" / "bad-inputs.md"
 _ROW = re.compile(r"^\| (\d+) \| `(.+)` \| (.+) \| (\w+) \|$")
 
