@@ -55,10 +55,8 @@ def fake_barman(backups=BACKUPS, restore_rc=0, extra=()):
     return handler
 
 
-def runner(dest_state="absent", old_copies=(), **kw):
+def runner(dest_state="absent", **kw):
     def sh(argv, _kw):
-        if "before-restore" in " ".join(argv):
-            return 0, "".join(f"{path}\n" for path in old_copies), ""
         if "rm -rf" in " ".join(argv):
             return 0, "", ""
         return 0, dest_state + "\n", ""
@@ -68,7 +66,6 @@ def runner(dest_state="absent", old_copies=(), **kw):
             "barman": fake_barman(**kw),
             "sh": sh,
             "mv": lambda a, k: (0, "", ""),
-            "rm": lambda a, k: (0, "", ""),
         }
     )
 
@@ -315,21 +312,6 @@ def test_a_failed_copy_puts_the_old_directory_back(run_module):
     assert failed and "put back" in result["msg"] and "moved_aside" not in result
     (undo,) = [c for c in calls.ran("sh") if "rm -rf" in " ".join(c)]
     assert undo[-2] == "/restore/node1" and undo[-1].startswith("/restore/node1.before-restore-")
-
-
-def test_older_moved_aside_copies_are_removed_keeping_the_newest(run_module):
-    copies = [f"/restore/node1.before-restore-2026112{day}T100000" for day in (3, 5, 4)]
-    calls = runner(dest_state="used", old_copies=copies)
-    result, failed = run_module(barman_restore.main, dict(BASE, force=True, keep_moved_aside=1), calls)
-    assert not failed, result
-    removed = [c[-1] for c in calls.ran("rm")]
-    assert removed == sorted(copies)[:2]
-    assert result["removed_moved_aside"] == removed
-
-
-def test_keep_moved_aside_below_one_is_refused(run_module):
-    result, failed = run_module(barman_restore.main, dict(BASE, keep_moved_aside=0), runner())
-    assert failed and "keep_moved_aside must be 1 or more" in result["msg"]
 
 
 def test_wal_index_helpers():

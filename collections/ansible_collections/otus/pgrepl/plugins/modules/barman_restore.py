@@ -19,8 +19,6 @@ description:
     proves unreachable.
   - When the copy fails after the old directory was renamed aside, the half-written copy is removed and
     the old directory put back.
-  - Keeps at most O(keep_moved_aside) directories renamed aside by forced restores (the newest; the one
-    this run made counts), and returns the ones it removed.
   - Refuses a destination that is not empty or holds a C(postmaster.pid) unless O(force=true); with
     O(force=true) the old directory is renamed aside (C(<destination>.before-restore-<time>)), never deleted.
   - It does not start PostgreSQL; the C(otus.pgrepl.barman_restore) role lays down the configuration and
@@ -85,12 +83,6 @@ options:
       - In check mode a shortfall is a warning (a real run of the role archives the current WAL first).
     type: bool
     default: true
-  keep_moved_aside:
-    description:
-      - How many directories renamed aside by forced restores (C(<destination>.before-restore-<time>)) are
-        kept, newest first, the one this run made included. Older ones are deleted after a successful copy.
-    type: int
-    default: 1
   check_destination:
     description:
       - Inspect O(destination) before restoring. Turn it off only when the caller has inspected the directory
@@ -156,11 +148,6 @@ moved_aside:
   description: Where the old contents of O(destination) went when O(force=true) found it in use.
   returned: when the destination was not empty and O(force=true)
   type: str
-removed_moved_aside:
-  description: Older moved-aside directories deleted to keep O(keep_moved_aside).
-  returned: when the restore ran
-  type: list
-  elements: str
 newest_archived_wal:
   description: The newest WAL segment in Barman's archive when the target was checked.
   returned: when O(check_archive) ran for a time or LSN target
@@ -242,24 +229,6 @@ class Destination:
                 f"the restore failed and {aside} could not be put back in place: {(err or out).strip()}"
             )
 
-    def old_copies(self):
-        """Directories earlier forced restores renamed aside, oldest first."""
-        rc, out, dummy = self._run(
-            [
-                "sh",
-                "-c",
-                'for d in "$1".before-restore-*; do [ -d "$d" ] && echo "$d"; done; true',
-                "sh",
-                self.path,
-            ]
-        )
-        return sorted(line for line in out.splitlines() if line.strip()) if rc == 0 else []
-
-    def remove(self, path):
-        rc, out, err = self._run(["rm", "-rf", "--", path])
-        if rc != 0:
-            raise BarmanError(f"cannot remove {path}: {(err or out).strip()}")
-
     def move_aside(self, stamp):
         aside = f"{self.path}.before-restore-{stamp}"
         rc, out, err = self._run(["mv", "--no-clobber", "--", self.path, aside])
@@ -306,20 +275,6 @@ class Restore:
                 self.module.warn(str(exc))
             else:
                 raise
-
-    def prune_old_copies(self):
-        keep = self.p["keep_moved_aside"]
-        copies = self.dest.old_copies()
-        removed = copies[: max(len(copies) - keep, 0)]
-        for path in removed:
-            self.dest.remove(path)
-            self.result["commands"].append(f"rm -r {path}")
-        if removed:
-            self.module.warn(
-                f"removed {len(removed)} older moved-aside copies of {self.dest.describe()} "
-                f"(keep_moved_aside={keep} keeps the newest): " + ", ".join(removed)
-            )
-        self.result["removed_moved_aside"] = removed
 
     def argv(self, backup_id, kind, value):
         args = ["restore"]
@@ -401,8 +356,6 @@ class Restore:
                 self.result["commands"].append(f"rm -r {self.dest.path}; mv {aside} {self.dest.path}")
                 why += f". The old directory was put back in {self.dest.describe()}"
             raise BarmanError(why)
-        if self.p["keep_moved_aside"] and self.p["check_destination"]:
-            self.prune_old_copies()
         return self.result
 
 
@@ -428,18 +381,12 @@ def main():
             "force": {"type": "bool", "default": False},
             "check_destination": {"type": "bool", "default": True},
             "check_archive": {"type": "bool", "default": True},
-            "keep_moved_aside": {"type": "int", "default": 1},
             **BARMAN_ARGUMENT_SPEC,
         },
         supports_check_mode=True,
     )
     if module.params["jobs"] < 1:
         module.fail_json(msg=f"jobs must be 1 or more (got {module.params['jobs']})")
-    if module.params["keep_moved_aside"] < 1:
-        module.fail_json(
-            msg=f"keep_moved_aside must be 1 or more (got {module.params['keep_moved_aside']}): "
-            "the newest copy is what a failed restore is rolled back to"
-        )
     restore = Restore(module)
     try:
         result = restore()
