@@ -657,3 +657,21 @@ def test_check_mode_with_an_unproven_divergence_reports_it_and_does_not_fail(run
 def test_reset_on_divergence_needs_wait(run_module):
     result, failed = run_module(barman_slot.main, dict(DIVERGED, wait=False), runner(FakeBarman()))
     assert failed and "needs wait=true" in result["msg"]
+
+
+def test_a_supervising_unit_is_stopped_through_its_stop_command_before_the_reset(run_module, tmp_path):
+    fake = diverged(tmp_path)
+    calls = runner(fake)
+    start = calls.handlers["systemctl"]
+    calls.handlers["systemctl"] = lambda argv, kw: (0, "", "") if argv[1] == "stop" else start(argv, kw)
+    unit = "otus-barman-receive-wal@node1.service"
+    args = dict(DIVERGED, stop_command=["systemctl", "stop", unit])
+    args["start_command"] = ["systemctl", "start", unit]
+    result, failed = run_module(barman_slot.main, args, calls)
+    assert not failed, result["msg"]
+    made = changes(calls)
+    unit_stop = made.index(["systemctl", "stop", unit])
+    barman_stop = made.index(ran(calls, "receive-wal", "--stop")[0])
+    reset = made.index(ran(calls, "receive-wal", "--reset")[0])
+    last_start = len(made) - 1 - made[::-1].index(["systemctl", "start", unit])
+    assert unit_stop < barman_stop < reset < last_start

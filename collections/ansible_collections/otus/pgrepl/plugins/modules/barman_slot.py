@@ -60,6 +60,14 @@ options:
     type: list
     elements: str
     default: [barman, cron]
+  stop_command:
+    description:
+      - Command that stops C(receive-wal) before a reset or a slot drop. Empty (the default) runs
+        C(barman receive-wal --stop); a systemd unit that restarts C(receive-wal) when it dies must be
+        stopped through systemd instead (e.g. C([systemctl, stop, otus-barman-receive-wal@node1.service])).
+    type: list
+    elements: str
+    default: []
   reset_on_divergence:
     description:
       - With O(state=present), when C(receive-wal) cannot start or does not stream through the slot within
@@ -306,6 +314,27 @@ class SlotManager:
             return f"could not start receive-wal with {' '.join(argv)}: {(err or out).strip()}"
         return None
 
+    def stop_receive_wal(self):
+        """Stop receive-wal: stop_command first (a unit that would restart it), then barman's own --stop."""
+        name = self.p["server"]
+        self.result["changed"] = True
+        if self.p["stop_command"]:
+            argv = list(self.p["stop_command"])
+            self.cli.commands.append(" ".join(shlex.quote(a) for a in argv))
+            if not self.module.check_mode:
+                rc, out, err = self.module.run_command(argv)
+                if rc != 0:
+                    self.fail(
+                        f"could not stop receive-wal of '{name}' with {' '.join(argv)}: {(err or out).strip()}"
+                    )
+        # Also one that barman cron started outside any unit; none running is what we want.
+        if self.module.check_mode:
+            self.would("receive-wal", "--stop", name)
+            return
+        rc, out, err = self.cli.run("receive-wal", "--stop", name)
+        if rc != 0 and "no such process" not in (out + err).lower():
+            self.fail(f"barman could not stop receive-wal of '{name}' (rc={rc}): {(err or out).strip()}")
+
     def wait_streaming(self):
         """Wait until the slot is active and receive-wal runs; the problem in words on timeout, else None."""
         name = self.p["server"]
@@ -540,15 +569,12 @@ class SlotManager:
                 f"{problem}. No receive-wal --reset: a timeline divergence is not proven: {self.describe(diag)}"
             )
         if self.module.check_mode:
-            self.would("receive-wal", "--stop", name)
+            self.stop_receive_wal()
             self.would("receive-wal", "--reset", name)
             self.start_receive_wal()
             self.report_gap(server, diag, inner, after_reset=False)
             return
-        rc, out, err = self.cli.run("receive-wal", "--stop", name)
-        if rc != 0 and "no such process" not in (out + err).lower():
-            self.fail(f"barman could not stop receive-wal of '{name}' (rc={rc}): {(err or out).strip()}")
-        self.result["changed"] = True
+        self.stop_receive_wal()
         # The slot may stay active for a moment after pg_receivewal was told to stop.
         deadline = time.monotonic() + self.p["wait_timeout"]
         self.cli.commands.append(
@@ -594,15 +620,7 @@ class SlotManager:
                 f"server '{name}' still has streaming_archiver on: barman cron will try to start receive-wal again"
             )
         if running:
-            if self.module.check_mode:
-                self.would("receive-wal", "--stop", name)
-            else:
-                rc, out, err = self.cli.run("receive-wal", "--stop", name)
-                if rc != 0:
-                    self.fail(
-                        f"barman could not stop receive-wal of '{name}' (rc={rc}): {(err or out).strip()}"
-                    )
-                self.result["changed"] = True
+            self.stop_receive_wal()
         if slot is not None:
             if self.module.check_mode:
                 self.would("receive-wal", "--drop-slot", name)
@@ -662,6 +680,7 @@ def main():
             "wait": {"type": "bool", "default": True},
             "wait_timeout": {"type": "int", "default": 120},
             "start_command": {"type": "list", "elements": "str", "default": ["barman", "cron"]},
+            "stop_command": {"type": "list", "elements": "str", "default": []},
             "reset_on_divergence": {"type": "bool", "default": False},
             **BARMAN_ARGUMENT_SPEC,
         },
