@@ -8,6 +8,7 @@ import time
 import pytest
 
 from ansible_collections.otus.pgrepl.plugins.module_utils import restore_target as rt
+from ansible_collections.otus.pgrepl.plugins.module_utils import wal_position as wp
 from ansible_collections.otus.pgrepl.plugins.modules import barman_restore
 from tests.conftest import FakeRunner
 
@@ -322,4 +323,4 @@ def test_wal_index_helpers():
     )
     assert rt.newest_archived(text) == ("000000020000000000000010", 7.0)
     assert rt.newest_archived("") == (None, None)
-    assert rt.format_lsn(rt.segment_end_lsn("0000000100000001000000FF")) == "2/0"
+    assert rt.format_lsn(wp.parse_wal_file("0000000100000001000000FF")["end"]) == "2/0"

@@ -450,15 +450,19 @@ def test_divergence_is_proven_only_past_the_fork_of_an_older_timeline(
         assert verdict["fork_lsn"] == "0/5A0000D8" and verdict["fork_timeline"] == 17
 
 
+# Timeline 17 from its fork off 16 to where streaming resumes (0/5C000000): two segments.
+GAP_17 = {
+    "timeline": 17,
+    "timelines": [17],
+    "from_lsn": "0/5A0000D8",
+    "to_lsn": "0/5C000000",
+    "from_wal": "00000011000000000000005A",
+    "to_wal": "00000011000000000000005B",
+}
+
+
 def test_wal_gap_from_the_fork_to_where_streaming_resumes():
-    assert wp.wal_gap(FORKED, 17, 0x5A0000D8, 0x5C000000) == {
-        "timeline": 17,
-        "timelines": [17],
-        "from_lsn": "0/5A0000D8",
-        "to_lsn": "0/5C000000",
-        "from_wal": "00000011000000000000005A",
-        "to_wal": "00000011000000000000005B",
-    }
+    assert wp.wal_gap(FORKED, 17, 0x5A0000D8, 0x5C000000) == GAP_17
     # Streaming resumes in the segment of the fork, before it: nothing is missing.
     assert wp.wal_gap(FORKED, 17, 0x5A0000D8, 0x5A000000) is None
     # Two failovers since Barman's timeline 15: the gap spans timelines 16 and 17.
@@ -507,14 +511,7 @@ def test_proven_divergence_resets_receive_wal_and_reports_the_gap(run_module, tm
     stop = made.index(ran(calls, "receive-wal", "--stop")[0])
     reset = made.index(ran(calls, "receive-wal", "--reset")[0])
     assert stop < reset < len(made) - 1 and "cron" in made[-1]
-    assert result["wal_gap"] == {
-        "timeline": 17,
-        "timelines": [17],
-        "from_lsn": "0/5A0000D8",
-        "to_lsn": "0/5C000000",
-        "from_wal": "00000011000000000000005A",
-        "to_wal": "00000011000000000000005B",
-    }
+    assert result["wal_gap"] == GAP_17
     report = result["gap_report"]
     assert "WAL of timeline 17 from LSN 0/5A0000D8 to LSN 0/5C000000" in report
     assert "(files 00000011000000000000005A..00000011000000000000005B) is not in Barman's archive" in report

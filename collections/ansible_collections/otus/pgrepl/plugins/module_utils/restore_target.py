@@ -10,8 +10,16 @@ from __future__ import annotations
 import datetime
 import re
 
+from ansible_collections.otus.pgrepl.plugins.module_utils.wal_position import (
+    WalError,
+    format_lsn,
+    parse_wal_file,
+)
+from ansible_collections.otus.pgrepl.plugins.module_utils.wal_position import (
+    parse_lsn as parse_wal_lsn,
+)
+
 TARGET_KINDS = ("time", "lsn", "xid", "name", "immediate")
-_LSN = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
 
 
 class TargetError(ValueError):
@@ -20,12 +28,12 @@ class TargetError(ValueError):
 
 def parse_lsn(text):
     """'0/3000028' -> integer position in the WAL."""
-    match = _LSN.match(str(text).strip())
-    if not match:
+    try:
+        return parse_wal_lsn(text)
+    except WalError:
         raise TargetError(
             f"target_lsn={text!r} is not an LSN: write it as PostgreSQL prints it, e.g. 0/3000028"
-        )
-    return (int(match.group(1), 16) << 32) + int(match.group(2), 16)
+        ) from None
 
 
 def parse_time(text):
@@ -103,10 +111,6 @@ def check_target_after(backup, kind, value):
         )
 
 
-def format_lsn(position):
-    return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
-
-
 def choose_backup(server, done_ids, show, requested, target):
     """Pick the backup to restore.
 
@@ -160,10 +164,6 @@ def _ends_by(backup, kind, value):
     return end_lsn <= parse_lsn(value)
 
 
-WAL_SEGMENT_BYTES = 16 * 1024 * 1024
-_SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
-
-
 def newest_archived(xlog_db_text):
     """Barman's WAL index -> (newest segment name, its archive time), or (None, None).
 
@@ -174,20 +174,12 @@ def newest_archived(xlog_db_text):
     newest = (None, None)
     for line in xlog_db_text.splitlines():
         fields = line.split()
-        if len(fields) < 3 or not _SEGMENT.match(fields[0]):
+        wal = parse_wal_file(fields[0]) if len(fields) >= 3 else None
+        if wal is None or wal["partial"] or wal["name"] != fields[0]:
             continue
         if newest[0] is None or fields[0] > newest[0]:
             newest = (fields[0], float(fields[2]))
     return newest
-
-
-def segment_end_lsn(name, segment_bytes=WAL_SEGMENT_BYTES):
-    """First position after the WAL segment `name` (000000010000000000000003 -> 0/4000000)."""
-    match = _SEGMENT.match(name)
-    if not match:
-        raise TargetError(f"{name!r} is not a WAL segment name")
-    per_log = 0x100000000 // segment_bytes
-    return (int(match.group(2), 16) * per_log + int(match.group(3), 16) + 1) * segment_bytes
 
 
 def check_not_future(value, now):
@@ -225,7 +217,7 @@ def check_reachable(kind, value, newest_segment, newest_time, now):
                 "the latest reachable target is the last commit before that archive time."
             )
     if kind == "lsn":
-        end = segment_end_lsn(newest_segment) if newest_segment else 0
+        end = parse_wal_file(newest_segment)["end"] if newest_segment else 0
         if parse_lsn(value) >= end:
             raise TargetError(
                 f"target_lsn {value} is not in Barman's archive: {latest}, which ends at LSN "

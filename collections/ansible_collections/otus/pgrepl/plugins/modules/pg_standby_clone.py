@@ -392,26 +392,16 @@ class StandbyClone:
         self.result["started"] = True
         self.result["changed"] = True
 
+    def psql(self, connection, sql):
+        """psql as the owner, unaligned tuples only: connection is its -h/-p/-d arguments."""
+        return self.as_owner(
+            [os.path.join(self.bin_dir, "psql"), "-X", "-A", "-t", "-q", *connection, "-c", sql]
+        )
+
     def local_query(self, sql):
         """One value from the local cluster (None when it does not answer)."""
-        argv = self.as_owner(
-            [
-                os.path.join(self.bin_dir, "psql"),
-                "-X",
-                "-A",
-                "-t",
-                "-q",
-                "-h",
-                self.p["socket_dir"],
-                "-p",
-                str(self.p["port"]),
-                "-d",
-                "postgres",
-                "-c",
-                sql,
-            ]
-        )
-        rc, out, dummy = self.run(argv, record=False)
+        local = ["-h", self.p["socket_dir"], "-p", str(self.p["port"]), "-d", "postgres"]
+        rc, out, dummy = self.run(self.psql(local, sql), record=False)
         return out.strip() if rc == 0 else None
 
     def receiver_status(self):
@@ -579,20 +569,9 @@ class StandbyClone:
                 "connect_timeout": 10,
             }
         )
-        argv = self.as_owner(
-            [
-                os.path.join(self.bin_dir, "psql"),
-                "-X",
-                "-A",
-                "-t",
-                "-q",
-                "-d",
-                conninfo,
-                "-c",
-                f"READ_REPLICATION_SLOT {p['slot_name']}",
-            ]
+        rc, out, err = self.run(
+            self.psql(["-d", conninfo], f"READ_REPLICATION_SLOT {p['slot_name']}"), record=False
         )
-        rc, out, err = self.run(argv, record=False)
         where = f"{p['primary_host']}:{p['primary_port']}"
         if rc != 0:
             self.module.fail_json(
