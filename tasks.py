@@ -235,7 +235,7 @@ def drill(c: Context, target: str = "time") -> None:
     """Restore drill: backup, marker rows, PITR onto scratch, row-exact check, RTO (otus.pgrepl.drill)."""
     if target not in ("time", "lsn"):
         raise Exit(f"--target must be time or lsn (got {target!r})", code=2)
-    run = st.run_playbook(st.PLAYBOOKS / "drill.yml", "-e", f"drill_target={target}")
+    run = st.run_playbook(st.PLAYBOOKS / "drill.yml", "-e", f"restore_drill_target={target}")
     if run.rc != 0:
         raise Exit("the restore drill failed: see the report above", code=1)
 

@@ -1,0 +1,86 @@
+"""What the benchmarks share: commands inside the stand's hosts, the pgbench
+data set, medians and the results folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+from tools import stand
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PRIMARY = "node1"
+BARMAN = "barman"
+# Barman's server keeps the inventory primary's name.
+SERVER = "node1"
+
+
+def podman_exec(host: str, *argv: str, user: str = "", timeout: float = 900) -> str:
+    prefix = ["runuser", "-u", user, "--"] if user else []
+    cmd = ["podman", "exec", stand.container(host), *prefix, *argv]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed (rc={proc.returncode}):\n{proc.stderr or proc.stdout}")
+    return proc.stdout
+
+
+def timed(host: str, script: str, user: str = "") -> float:
+    """Seconds a bash script takes inside the host (no podman exec overhead)."""
+    wrapped = f's=$(date +%s.%N); {script}; e=$(date +%s.%N); echo "$s $e"'
+    start, end = podman_exec(host, "bash", "-ec", wrapped, user=user).split()[-2:]
+    return float(end) - float(start)
+
+
+def ensure_stand() -> None:
+    """The stand up and verified (a rerun when it stands already)."""
+    runs = stand.up(stream=False)
+    if runs[-1].rc != 0:
+        raise SystemExit(f"the stand did not come up:\n{runs[-1].output[-3000:]}")
+
+
+def load_pgbench(scale: int, primary: str = PRIMARY) -> str:
+    """pgbench tables of the given scale in database `bench` on the primary; its size."""
+    exists = podman_exec(
+        primary, "psql", "-Atc", "SELECT 1 FROM pg_database WHERE datname = 'bench'", user="postgres"
+    )
+    if not exists.strip():
+        podman_exec(primary, "createdb", "bench", user="postgres")
+    podman_exec(
+        primary, "/usr/lib/postgresql/17/bin/pgbench", "-i", "-q", "-s", str(scale), "bench", user="postgres"
+    )
+    return podman_exec(
+        primary, "psql", "-Atc", "SELECT pg_size_pretty(pg_database_size('bench'))", "bench", user="postgres"
+    ).strip()
+
+
+def barman_settings(server: str = SERVER) -> dict:
+    shown = podman_exec(BARMAN, "barman", "-f", "json", "show-servers", server, user="barman")
+    return json.loads(shown)[server]
+
+
+def median(runs: list[dict], key: str) -> float:
+    return round(statistics.median(r[key] for r in runs), 2)
+
+
+def header() -> dict:
+    return {
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": platform.node(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def verdict(value: float, target: float) -> str:
+    return "yes" if value <= target else "no"
+
+
+def write(name: str, result: dict, markdown: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown)
+    print(markdown, flush=True)
