@@ -207,11 +207,12 @@ def converge(session: nox.Session) -> None:
 @nox.session(default=False)
 @timed
 def bench(session: nox.Session) -> None:
-    """Benchmarks on the local stand; writes bench/results/.
+    """Benchmarks on the local stand, side by side; writes bench/results/.
 
-    `nox -s bench` runs both; `nox -s bench -- restore --runs 3` one of them
-    (converge: cold converge and rerun; restore: barman restore of pgbench
-    scale 20 against a plain copy). Other arguments go to the benchmark.
+    `nox -s bench` runs them all in one go (converge first: it rebuilds the
+    stand the others use), then bench.report writes summary.md and the chart
+    bench.png. `nox -s bench -- drill --runs 5` runs the named ones; other
+    arguments go to each benchmark.
     """
     if not lh.is_root():
         session.error("the benchmark runs rootful podman hosts with systemd: run nox as root")
@@ -220,9 +221,13 @@ def bench(session: nox.Session) -> None:
     session.run("invoke", "machine.ensure", external=True)
     for name in names:
         session.run("python", "-m", f"bench.{name}", *rest)
+    session.run("python", "-m", "bench.report")
 
 
-BENCHMARKS = ("converge", "restore")
+# converge: cold and rerun; backup: DONE vs raw pg_basebackup, WAL archived,
+# receive-wal back; drill: total, RTO, restore, recovery; restore: barman
+# restore vs a plain copy at pgbench scale 20 and 100.
+BENCHMARKS = ("converge", "backup", "drill", "restore")
 
 
 @nox.session

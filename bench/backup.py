@@ -49,9 +49,7 @@ def backup_once() -> float:
 
 
 def raw_once(conninfo: str) -> float:
-    script = (
-        f"rm -rf {RAW_DIR}; pg_basebackup -X none -c fast -D {RAW_DIR} -d {shlex.quote(conninfo)}; "
-    )
+    script = f"rm -rf {RAW_DIR}; pg_basebackup -X none -c fast -D {RAW_DIR} -d {shlex.quote(conninfo)}"
     try:
         return common.timed(common.BARMAN, script, user="barman")
     finally:
@@ -67,8 +65,8 @@ def archived_once(conninfo: str, wals: str) -> float:
         "s=$(date +%s.%N); "
         f'seg=$({sql} "SELECT pg_walfile_name(pg_switch_wal())"); '
         f'{sql} "SELECT pg_current_xact_id()" >/dev/null; '
-        f'f={shlex.quote(wals)}/${{seg:0:16}}/$seg; n=0; '
-        f"until [ -e \"$f\" ]; do n=$((n+1)); [ $n -lt {WAIT_ARCHIVED * 20} ] || exit 3; sleep 0.05; done; "
+        f"f={shlex.quote(wals)}/${{seg:0:16}}/$seg; n=0; "
+        f'until [ -e "$f" ]; do n=$((n+1)); [ $n -lt {WAIT_ARCHIVED * 20} ] || exit 3; sleep 0.05; done; '
         'e=$(date +%s.%N); echo "$s $e"'
     )
     start, end = common.podman_exec(common.BARMAN, "bash", "-ec", script, user="barman").split()[-2:]
@@ -95,8 +93,9 @@ def receive_wal_back_once(stand: faults.Stand) -> float:
     faults.podman("exec", barman, "sh", "-c", 'kill -9 "$@"', "kill", *killed)
     faults.wait_for(
         "pg_receivewal streaming again",
-        lambda: faults.pids(barman, "pg_receivewal") - killed
-        and stand.streaming(primary, ["barman_receive_wal"]),
+        lambda: (
+            faults.pids(barman, "pg_receivewal") - killed and stand.streaming(primary, ["barman_receive_wal"])
+        ),
         60,
         every=0.1,
     )
