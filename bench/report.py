@@ -69,6 +69,11 @@ def summary(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def _phases_sum(m: dict, after_rto: float) -> float:
+    keys = ("plays_before_seconds", "backup_seconds", "markers_and_archive_seconds", "prepare_seconds")
+    return sum(m[k] for k in keys) + m["rto_seconds"] + after_rto + m["checks_seconds"]
+
+
 def panels(results: dict[str, dict]) -> list[tuple[str, list[Bar]]]:
     out: list[tuple[str, list[Bar]]] = []
     if backup := results.get("backup"):
@@ -114,6 +119,8 @@ def panels(results: dict[str, dict]) -> list[tuple[str, list[Bar]]]:
                             ("RTO", m["rto_seconds"]),
                             ("marker, prune", after_rto),
                             ("checks", m["checks_seconds"]),
+                            # The total's median is not the sum of the phases' medians.
+                            ("ansible, other", max(m["total_seconds"] - _phases_sum(m, after_rto), 0.0)),
                         ],
                         drill["targets"]["total_seconds"],
                     ),
@@ -175,13 +182,15 @@ def chart(results: dict[str, dict], path: Path) -> None:
     cols = 2
     rows_n = (len(drawn) + cols - 1) // cols
     fig, axes = plt.subplots(rows_n, cols, figsize=(13, 3.2 * rows_n), squeeze=False)
-    colours = plt.get_cmap("tab10").colors
+    colours = plt.get_cmap("tab20").colors
     for ax, (title, bars) in zip(axes.flat, drawn, strict=False):
         seen: dict[str, object] = {}
+        # One colour per phase name within a panel, in order of first appearance.
+        names = list(dict.fromkeys(n for _, segs, _ in bars for n, _ in segs))
         for y, (_label, segments, target) in enumerate(bars):
             left = 0.0
-            for i, (name, value) in enumerate(segments):
-                colour = colours[(y if len(segments) == 1 else i) % 10]
+            for name, value in segments:
+                colour = colours[(2 * names.index(name)) % 20 if len(names) <= 10 else names.index(name) % 20]
                 handle = ax.barh(y, value, left=left, color=colour, edgecolor="white")
                 if len(segments) > 1:
                     seen.setdefault(name, handle)
