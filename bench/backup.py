@@ -26,7 +26,6 @@ import argparse
 import json
 import shlex
 import sys
-import time
 
 from bench import common
 from tools import faults
@@ -84,22 +83,7 @@ def runner_archive_once() -> float:
 
 
 def receive_wal_back_once(stand: faults.Stand) -> float:
-    barman = stand.container(common.BARMAN)
-    primary = stand.primary()
-    killed = faults.pids(barman, "pg_receivewal")
-    if not killed:
-        raise SystemExit("no pg_receivewal runs on the Barman host")
-    start = time.monotonic()
-    faults.podman("exec", barman, "sh", "-c", 'kill -9 "$@"', "kill", *killed)
-    faults.wait_for(
-        "pg_receivewal streaming again",
-        lambda: (
-            faults.pids(barman, "pg_receivewal") - killed and stand.streaming(primary, ["barman_receive_wal"])
-        ),
-        60,
-        every=0.1,
-    )
-    return time.monotonic() - start
+    return faults.kill_receive_wal(stand, stand.primary(), every=0.1)
 
 
 def measure(runs: int, scale: int) -> dict:
@@ -155,12 +139,7 @@ def table(result: dict) -> str:
         "| measure | median | runs | target | met |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for label, key in rows:
-        target = result["targets"].get(key)
-        met = common.verdict(result["median"][key], target) if target is not None else ""
-        values = ", ".join(str(r[key]) for r in runs)
-        shown = f"≤ {target}" if target is not None else ""
-        lines.append(f"| {label} | {result['median'][key]} | {values} | {shown} | {met} |")
+    lines += [common.target_row(label, key, result) for label, key in rows]
     lines += [
         "",
         f"Backup DONE / raw pg_basebackup: **{result['ratio']}×** "

@@ -75,8 +75,14 @@ def header() -> dict:
     }
 
 
-def verdict(value: float, target: float) -> str:
-    return "yes" if value <= target else "no"
+def target_row(label: str, key: str, result: dict) -> str:
+    """| label | median | every run | target | met | for a key of result["runs"]."""
+    median = result["median"][key]
+    target = result.get("targets", {}).get(key)
+    values = ", ".join(str(r[key]) for r in result["runs"])
+    if target is None:
+        return f"| {label} | {median} | {values} |  |  |"
+    return f"| {label} | {median} | {values} | ≤ {target} | {'yes' if median <= target else 'no'} |"
 
 
 def write(name: str, result: dict, markdown: str) -> None:

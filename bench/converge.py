@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench import common
 from tools import localhosts as lh
 from tools import stand
 
@@ -60,15 +61,9 @@ def table(summary: dict, runs: list[dict]) -> str:
         "| measure | median | runs | target | met |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for key in ("cold_seconds", "rerun_seconds", "rerun_changed"):
-        target = TARGETS[key]
-        median = summary["median"][key]
-        met = median <= target
-        values = ", ".join(str(r[key]) for r in runs)
-        lines.append(f"| {key} | {median} | {values} | ≤ {target} | {'yes' if met else 'no'} |")
-    for key in ("cold_site_seconds", "rerun_site_seconds", "rerun_hosts_changed"):
-        values = ", ".join(str(r[key]) for r in runs)
-        lines.append(f"| {key} | {summary['median'][key]} | {values} | | |")
+    keys = ("cold_seconds", "rerun_seconds", "rerun_changed")
+    keys += ("cold_site_seconds", "rerun_site_seconds", "rerun_hosts_changed")
+    lines += [common.target_row(key, key, summary) for key in keys]
     return "\n".join(lines) + "\n"
 
 

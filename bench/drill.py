@@ -78,12 +78,7 @@ def table(result: dict) -> str:
         "| measure | median | runs | target | met |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for key in runs[0]:
-        target = result["targets"].get(key)
-        met = common.verdict(result["median"][key], target) if target is not None else ""
-        shown = f"≤ {target}" if target is not None else ""
-        values = ", ".join(str(r[key]) for r in runs)
-        lines.append(f"| {key} | {result['median'][key]} | {values} | {shown} | {met} |")
+    lines += [common.target_row(key, key, result) for key in runs[0]]
     lines += ["", "RTO target: 2 × (restore + recovery) + 5 s; total target: 45 s.", ""]
     return "\n".join(lines)
 

@@ -473,10 +473,9 @@ def _segment(name: str) -> tuple[int, int]:
     return int(name[:8], 16), int(name[8:16], 16) * 0x100 + int(name[16:24], 16)
 
 
-def fault_d(ctx: Context) -> str:
-    """Kill -9 Barman's pg_receivewal: it streams again and the archive has no hole."""
-    barman = ctx.stand.container(ctx.stand.barman)
-    before = ctx.stand.psql(ctx.primary, "SELECT pg_walfile_name(pg_current_wal_lsn())")
+def kill_receive_wal(stand: Stand, primary: str, every: float = 0.5) -> float:
+    """Kill -9 Barman's pg_receivewal; seconds until a new one streams from the primary."""
+    barman = stand.container(stand.barman)
     killed = pids(barman, "pg_receivewal")
     if not killed:
         raise DrillError("no pg_receivewal runs on the Barman host")
@@ -484,13 +483,18 @@ def fault_d(ctx: Context) -> str:
     podman("exec", barman, "sh", "-c", 'kill -9 "$@"', "kill", *killed)
     wait_for(
         "pg_receivewal streaming again",
-        lambda: (
-            ctx.stand.streaming(ctx.primary, ["barman_receive_wal"])
-            and pids(barman, "pg_receivewal") - killed
-        ),
+        lambda: stand.streaming(primary, ["barman_receive_wal"]) and pids(barman, "pg_receivewal") - killed,
         180,
+        every=every,
     )
-    back = time.monotonic() - start
+    return time.monotonic() - start
+
+
+def fault_d(ctx: Context) -> str:
+    """Kill -9 Barman's pg_receivewal: it streams again and the archive has no hole."""
+    barman = ctx.stand.container(ctx.stand.barman)
+    before = ctx.stand.psql(ctx.primary, "SELECT pg_walfile_name(pg_current_wal_lsn())")
+    back = kill_receive_wal(ctx.stand, ctx.primary)
     ctx.note(f"pg_receivewal streaming again {back:.1f} s after the kill")
     ctx.outcome.pause_s = None
     ctx.writer.wait_acks(50)
