@@ -451,3 +451,42 @@ def test_write_file_leaves_no_temporary_file(tmp_path):
     pg_clone.write_file(str(target), "x = 1\n", 0, 0, 0o600)
     assert [p.name for p in tmp_path.iterdir()] == ["postgresql.auto.conf"]
     assert target.read_text() == "x = 1\n"
+
+
+TLS = {"ssl_mode": "verify-full", "ssl_root_cert": "/etc/otus-pgrepl/tls/ca.crt"}
+
+
+def test_tls_settings_reach_every_connection_to_the_primary(run_module, args):
+    fake = runner()
+    result, failed = run_module(pg_standby_clone.main, dict(args, **TLS), fake)
+    assert not failed, result["msg"]
+    settings = pg_clone.parse_auto_conf((Path(args["data_dir"]) / "postgresql.auto.conf").read_text())
+    conninfo = pg_clone.parse_conninfo(settings["primary_conninfo"])
+    assert conninfo["sslmode"] == "verify-full"
+    assert conninfo["sslrootcert"] == TLS["ssl_root_cert"]
+    # pg_basebackup reads them from its environment; the probe from its conninfo.
+    env = next(e for c, e in zip(fake.calls, fake.envs) if c in fake.ran("pg_basebackup"))
+    assert env["PGSSLMODE"] == "verify-full" and env["PGSSLROOTCERT"] == TLS["ssl_root_cert"]
+    probe = next(c for c in fake.ran("psql") if c[-1].startswith("READ_REPLICATION_SLOT"))
+    assert "sslmode=verify-full" in probe[probe.index("-d") + 1]
+
+
+def test_a_standby_without_tls_gets_it_with_a_reload_not_a_clone(run_module, args):
+    run_module(pg_standby_clone.main, args, runner())
+    fake = runner(active=True)
+    result, failed = run_module(pg_standby_clone.main, dict(args, **TLS), fake)
+    assert not failed, result["msg"]
+    assert result["changed"] and not result["cloned"] and not result["rewound"]
+    assert ["systemctl", "reload", "postgresql@17-main"] in fake.calls
+    assert not fake.ran("pg_basebackup")
+    settings = pg_clone.parse_auto_conf((Path(args["data_dir"]) / "postgresql.auto.conf").read_text())
+    assert pg_clone.parse_conninfo(settings["primary_conninfo"])["sslmode"] == "verify-full"
+    again, failed = run_module(pg_standby_clone.main, dict(args, **TLS), runner(active=True))
+    assert not failed and again["changed"] is False
+
+
+def test_verify_full_without_a_ca_is_refused(run_module, args):
+    fake = runner()
+    result, failed = run_module(pg_standby_clone.main, dict(args, ssl_mode="verify-full"), fake)
+    assert failed and "give ssl_root_cert" in result["msg"]
+    assert not fake.calls

@@ -74,7 +74,7 @@ def test_a_good_inventory_passes(tmp_path):
 
 def test_a_good_inventory_with_barman_and_extra_lines_passes(tmp_path):
     line = {
-        "type": "host",
+        "type": "hostssl",
         "database": "postgres",
         "user": "app",
         "address": "samenet",
@@ -87,7 +87,7 @@ def test_a_good_inventory_with_barman_and_extra_lines_passes(tmp_path):
 
 
 def test_trust_from_every_address_passes_only_behind_the_loud_opt_in(tmp_path):
-    line = {"type": "host", "database": "all", "user": "all", "address": "0.0.0.0/0", "method": "trust"}
+    line = {"type": "hostssl", "database": "all", "user": "all", "address": "0.0.0.0/0", "method": "trust"}
     inv = inventory(
         ["node1"],
         ["node2"],
@@ -133,3 +133,116 @@ def test_bad_input_is_refused_as_the_table_says(tmp_path, number, given, expecte
     assert changed == "nothing"
     assert not re.search(r"changed=[1-9]", output), f"row {number} changed something"
     assert GOOD_PASSWORD not in output
+
+
+# Certificates for the bring-your-own checks, made here with `cryptography`
+# (the library community.crypto uses on the controller).
+def _ca(tmp_path: Path, days: int = 30, name: str = "test CA"):
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=400))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    (tmp_path / "ca.crt").write_bytes(cert.public_bytes(pem))
+    (tmp_path / "ca.key").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return key, cert
+
+
+def _host_cert(tmp_path: Path, ca, sans: list[str], name: str = "node2") -> tuple[Path, Path]:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    ca_key, ca_cert = ca
+    now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
+    key = ec.generate_private_key(ec.SECP256R1())
+    names = [x509.IPAddress(ipaddress.ip_address(s)) if s[0].isdigit() else x509.DNSName(s) for s in sans]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=20))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    crt, pkey = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    crt.write_bytes(cert.public_bytes(pem))
+    pkey.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return crt, pkey
+
+
+def _refused(result: subprocess.CompletedProcess[str], said: str) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert said in " ".join(output.split()), output
+    assert not re.search(r"changed=[1-9]", output)
+
+
+def test_your_own_ca_and_certificates_pass(tmp_path):
+    ca = _ca(tmp_path, days=3650)
+    crt, key = _host_cert(tmp_path, ca, ["node2", "127.0.0.12"])
+    inv = inventory(["node1"], ["node2"], postgresql_tls_ca_cert=str(tmp_path / "ca.crt"),
+                    postgresql_tls_ca_key=str(tmp_path / "ca.key"))  # fmt: skip
+    result = run_checks(tmp_path, inv, {"node2": {"postgresql_tls_cert": str(crt), "postgresql_tls_key": str(key)}})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_certificate_whose_sans_miss_the_host_is_refused(tmp_path):
+    ca = _ca(tmp_path, days=3650)
+    crt, key = _host_cert(tmp_path, ca, ["node2", "127.0.0.99"])
+    inv = inventory(["node1"], ["node2"], postgresql_tls_ca_cert=str(tmp_path / "ca.crt"),
+                    postgresql_tls_ca_key=str(tmp_path / "ca.key"))  # fmt: skip
+    result = run_checks(tmp_path, inv, {"node2": {"postgresql_tls_cert": str(crt), "postgresql_tls_key": str(key)}})
+    _refused(result, "miss IP:127.0.0.12, the address the peers connect to")
+
+
+def test_a_certificate_with_another_key_is_refused(tmp_path):
+    ca = _ca(tmp_path, days=3650)
+    crt, _ = _host_cert(tmp_path, ca, ["node2", "127.0.0.12"])
+    _, other = _host_cert(tmp_path, ca, ["node3", "127.0.0.13"], name="node3")
+    inv = inventory(["node1"], ["node2"], postgresql_tls_ca_cert=str(tmp_path / "ca.crt"),
+                    postgresql_tls_ca_key=str(tmp_path / "ca.key"))  # fmt: skip
+    result = run_checks(tmp_path, inv, {"node2": {"postgresql_tls_cert": str(crt), "postgresql_tls_key": str(other)}})
+    _refused(result, "is not its key")
+
+
+def test_an_expired_ca_is_refused(tmp_path):
+    _ca(tmp_path, days=-1)
+    inv = inventory(["node1"], ["node2"], postgresql_tls_ca_cert=str(tmp_path / "ca.crt"),
+                    postgresql_tls_ca_key=str(tmp_path / "ca.key"))  # fmt: skip
+    _refused(run_checks(tmp_path, inv), "The role never replaces a CA by itself")
+
+
+def test_half_a_made_ca_is_refused_not_made_again(tmp_path):
+    # The default CA folder is beside the inventory (tmp_path): leave only its key there.
+    (tmp_path / ".tls").mkdir()
+    (tmp_path / ".tls" / "ca.key").write_text("a key without its certificate\n")
+    _refused(run_checks(tmp_path, inventory(["node1"], ["node2"])), "Half a CA in")
+    assert not (tmp_path / ".tls" / "ca.crt").exists()

@@ -102,3 +102,11 @@ def test_restore_args_name_the_host_when_given():
 def test_restore_args_refuse_bad_requests(target, immediate, action, message):
     with pytest.raises(ValueError, match=message):
         stand.restore_args(target, immediate=immediate, action=action)
+
+
+def test_the_tls_ca_path_is_the_collections():
+    vars_file = stand.PLAYBOOKS.parent / "roles" / "postgresql" / "vars" / "main.yml"
+    values = yaml.safe_load(vars_file.read_text())
+    assert values["postgresql__tls_ca_file"].replace("{{ postgresql__tls_dir }}", values["postgresql__tls_dir"]) == (
+        stand.TLS_CA_FILE
+    )

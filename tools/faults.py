@@ -243,6 +243,9 @@ class Writer:
             PGPASSWORD=stand.drill_password,
             PGTARGETSESSIONATTRS="read-write",
             PGAPPNAME="otus_drill",
+            # Like every connection between the stand's hosts: TLS, the server's name checked.
+            PGSSLMODE="verify-full",
+            PGSSLROOTCERT=st.TLS_CA_FILE,
         )
         names = (
             "PGHOST",
@@ -252,6 +255,8 @@ class Writer:
             "PGPASSWORD",
             "PGTARGETSESSIONATTRS",
             "PGAPPNAME",
+            "PGSSLMODE",
+            "PGSSLROOTCERT",
         )
         # `-e NAME` without a value: podman takes it from this process, so the password is not in argv.
         env_args = [a for n in names for a in ("-e", n)]

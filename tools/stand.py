@@ -26,6 +26,9 @@ PLAYBOOKS = ROOT / "collections" / "ansible_collections" / "otus" / "pgrepl" / "
 STAND_LABEL = "io.otus.pgrepl.stand=local"
 STAND_NETWORK = "pgrepl-stand"
 CONTAINER_PREFIX = "pgrepl-"
+# The CA certificate the collection puts on every host (postgresql__tls_ca_file
+# in the postgresql role's vars; a unit test keeps the two equal).
+TLS_CA_FILE = "/etc/otus-pgrepl/tls/ca.crt"
 PASSWORD_VARS = (
     "postgresql_replication_password",
     "postgresql_barman_password",

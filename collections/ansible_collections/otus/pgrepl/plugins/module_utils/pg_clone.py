@@ -197,6 +197,16 @@ def is_standby_of(state, host, port, user, slot_name):
     )
 
 
+def has_tls_settings(state, tls):
+    """True when primary_conninfo carries exactly these TLS settings (sslmode and sslrootcert)."""
+    try:
+        params = parse_conninfo(state["primary_conninfo"] or "")
+    except ValueError:
+        return False
+    current = {k: params[k] for k in ("sslmode", "sslrootcert") if k in params and not (k == "sslmode" and params[k] == "prefer")}
+    return current == tls
+
+
 def describe(state):
     """One line on what a non-empty directory holds, for error messages."""
     if state["pg_version"] is None:

@@ -128,6 +128,17 @@ options:
         O(force=true), which clones again.
     type: bool
     default: false
+  ssl_mode:
+    description:
+      - C(sslmode) of every connection to the primary (C(pg_basebackup), C(pg_rewind), the standby's
+        C(primary_conninfo)). With C(verify-ca) or C(verify-full) give O(ssl_root_cert).
+      - A standby whose C(primary_conninfo) has other TLS settings gets the new ones and a reload (no restart).
+    type: str
+    choices: [disable, allow, prefer, require, verify-ca, verify-full]
+    default: prefer
+  ssl_root_cert:
+    description: CA certificate the primary's certificate is checked against (C(sslrootcert)).
+    type: path
   start:
     description: Start the cluster after the clone (and when a healthy standby is found stopped).
     type: bool
@@ -168,13 +179,15 @@ EXAMPLES = r"""
   become_user: postgres
   delegate_to: node1
 
-- name: Clone node2 from node1 through slot node2
+- name: Clone node2 from node1 through slot node2, over TLS that checks node1's certificate
   otus.pgrepl.pg_standby_clone:
     primary_host: node1
     primary_user: replicator
     primary_password: "{{ replication_password }}"
     slot_name: node2
     data_dir: /var/lib/postgresql/17/main
+    ssl_mode: verify-full
+    ssl_root_cert: /etc/otus-pgrepl/tls/ca.crt
   become: true
 
 - name: Replace whatever is in the data directory (destroys it)
@@ -260,6 +273,7 @@ from ansible_collections.otus.pgrepl.plugins.module_utils.pg_clone import (
     STANDBY_SIGNAL,
     build_conninfo,
     describe,
+    has_tls_settings,
     inside_root,
     inspect_data_dir,
     is_standby_of,
@@ -313,6 +327,14 @@ class StandbyClone:
             self.commands.append(" ".join(shlex.quote(a) for a in argv))
         return self.module.run_command(argv, **kwargs)
 
+    def tls(self):
+        """The TLS settings every connection to the primary carries (libpq's default, prefer, is left out)."""
+        p = self.p
+        params = {} if p["ssl_mode"] == "prefer" else {"sslmode": p["ssl_mode"]}
+        if p["ssl_root_cert"]:
+            params["sslrootcert"] = p["ssl_root_cert"]
+        return params
+
     def conninfo(self):
         p = self.p
         return build_conninfo(
@@ -322,6 +344,7 @@ class StandbyClone:
                 "user": p["primary_user"],
                 "passfile": self.passfile,
                 "application_name": self.application_name,
+                **self.tls(),
             }
         )
 
@@ -472,6 +495,7 @@ class StandbyClone:
                 "user": p["primary_user"],
                 "dbname": "postgres",
                 "passfile": self.passfile,
+                **self.tls(),
             }
         )
 
@@ -509,6 +533,19 @@ class StandbyClone:
                 return True
             time.sleep(1)
         return False
+
+    def refresh_tls(self):
+        """New TLS settings in primary_conninfo; a running standby reconnects after a reload."""
+        self.result["changed"] = True
+        running = self.is_active()
+        self.commands.append(
+            "set primary_conninfo (TLS settings)" + (f"; systemctl reload {self.service}" if running else "")
+        )
+        if self.module.check_mode:
+            return
+        self.write_standby_settings()
+        if running:
+            self.run(["systemctl", "reload", self.service], record=False)
 
     def receiver_source(self):
         return self.local_query("SELECT sender_host FROM pg_stat_wal_receiver")
@@ -567,6 +604,7 @@ class StandbyClone:
                 "replication": "true",
                 "passfile": self.passfile,
                 "connect_timeout": 10,
+                **self.tls(),
             }
         )
         rc, out, err = self.run(
@@ -641,6 +679,7 @@ class StandbyClone:
             self.result["moved_aside"] = aside
         self.make_empty_dir(data_dir)
         env = {"PGPASSFILE": self.passfile, "PGAPPNAME": self.application_name}
+        env.update({f"PG{k.upper()}": v for k, v in self.tls().items()})
         rc, out, err = self.run(argv, environ_update=env)
         if rc != 0:
             undone = self.put_back(data_dir, aside, was_active)
@@ -678,6 +717,8 @@ class StandbyClone:
             if self.ensure_passfile():
                 self.result["changed"] = True
                 self.commands.append(f"update {self.passfile}")
+            if not has_tls_settings(state, self.tls()):
+                self.refresh_tls()
             if p["start"] and not self.is_active():
                 if self.module.check_mode:
                     self.commands.append(f"systemctl start {self.service}")
@@ -732,6 +773,12 @@ def main():
             "rejoin": {"type": "bool", "default": False},
             "start": {"type": "bool", "default": True},
             "wait_timeout": {"type": "int", "default": 120},
+            "ssl_mode": {
+                "type": "str",
+                "default": "prefer",
+                "choices": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
+            },
+            "ssl_root_cert": {"type": "path"},
         },
         supports_check_mode=True,
     )
@@ -741,6 +788,10 @@ def main():
                 f"slot_name={module.params['slot_name']!r} is not a valid replication slot name: "
                 "use 1 to 63 lower-case letters, digits or underscores"
             )
+        )
+    if module.params["ssl_mode"] in ("verify-ca", "verify-full") and not module.params["ssl_root_cert"]:
+        module.fail_json(
+            msg=f"ssl_mode={module.params['ssl_mode']} checks the primary's certificate: give ssl_root_cert (the CA)"
         )
     if module.params["wait_timeout"] < 0:
         module.fail_json(msg="wait_timeout must be 0 (do not wait) or a positive number of seconds")
