@@ -465,7 +465,7 @@ def test_tls_settings_reach_every_connection_to_the_primary(run_module, args):
     assert conninfo["sslmode"] == "verify-full"
     assert conninfo["sslrootcert"] == TLS["ssl_root_cert"]
     # pg_basebackup reads them from its environment; the probe from its conninfo.
-    env = next(e for c, e in zip(fake.calls, fake.envs) if c in fake.ran("pg_basebackup"))
+    env = next(e for c, e in zip(fake.calls, fake.envs, strict=True) if c in fake.ran("pg_basebackup"))
     assert env["PGSSLMODE"] == "verify-full" and env["PGSSLROOTCERT"] == TLS["ssl_root_cert"]
     probe = next(c for c in fake.ran("psql") if c[-1].startswith("READ_REPLICATION_SLOT"))
     assert "sslmode=verify-full" in probe[probe.index("-d") + 1]

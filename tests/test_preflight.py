@@ -6,6 +6,8 @@ under test only asserts and sets facts, so nothing on this machine changes.
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import os
 import re
 import subprocess
@@ -13,6 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOK = ROOT / "tests" / "preflight" / "check.yml"
@@ -138,13 +144,6 @@ def test_bad_input_is_refused_as_the_table_says(tmp_path, number, given, expecte
 # Certificates for the bring-your-own checks, made here with `cryptography`
 # (the library community.crypto uses on the controller).
 def _ca(tmp_path: Path, days: int = 30, name: str = "test CA"):
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
     now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
@@ -168,14 +167,6 @@ def _ca(tmp_path: Path, days: int = 30, name: str = "test CA"):
 
 
 def _host_cert(tmp_path: Path, ca, sans: list[str], name: str = "node2") -> tuple[Path, Path]:
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
     ca_key, ca_cert = ca
     now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
     key = ec.generate_private_key(ec.SECP256R1())
@@ -198,6 +189,15 @@ def _host_cert(tmp_path: Path, ca, sans: list[str], name: str = "node2") -> tupl
     return crt, pkey
 
 
+def _own_ca(tmp_path: Path) -> dict:
+    ca = {"postgresql_tls_ca_cert": tmp_path / "ca.crt", "postgresql_tls_ca_key": tmp_path / "ca.key"}
+    return inventory(["node1"], ["node2"], **{k: str(v) for k, v in ca.items()})
+
+
+def _own_pair(crt: Path, key: Path) -> dict:
+    return {"node2": {"postgresql_tls_cert": str(crt), "postgresql_tls_key": str(key)}}
+
+
 def _refused(result: subprocess.CompletedProcess[str], said: str) -> None:
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
@@ -208,18 +208,14 @@ def _refused(result: subprocess.CompletedProcess[str], said: str) -> None:
 def test_your_own_ca_and_certificates_pass(tmp_path):
     ca = _ca(tmp_path, days=3650)
     crt, key = _host_cert(tmp_path, ca, ["node2", "127.0.0.12"])
-    inv = inventory(["node1"], ["node2"], postgresql_tls_ca_cert=str(tmp_path / "ca.crt"),
-                    postgresql_tls_ca_key=str(tmp_path / "ca.key"))  # fmt: skip
-    result = run_checks(tmp_path, inv, {"node2": {"postgresql_tls_cert": str(crt), "postgresql_tls_key": str(key)}})
+    result = run_checks(tmp_path, _own_ca(tmp_path), _own_pair(crt, key))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_a_certificate_whose_sans_miss_the_host_is_refused(tmp_path):
     ca = _ca(tmp_path, days=3650)
     crt, key = _host_cert(tmp_path, ca, ["node2", "127.0.0.99"])
-    inv = inventory(["node1"], ["node2"], postgresql_tls_ca_cert=str(tmp_path / "ca.crt"),
-                    postgresql_tls_ca_key=str(tmp_path / "ca.key"))  # fmt: skip
-    result = run_checks(tmp_path, inv, {"node2": {"postgresql_tls_cert": str(crt), "postgresql_tls_key": str(key)}})
+    result = run_checks(tmp_path, _own_ca(tmp_path), _own_pair(crt, key))
     _refused(result, "miss IP:127.0.0.12, the address the peers connect to")
 
 
@@ -227,17 +223,13 @@ def test_a_certificate_with_another_key_is_refused(tmp_path):
     ca = _ca(tmp_path, days=3650)
     crt, _ = _host_cert(tmp_path, ca, ["node2", "127.0.0.12"])
     _, other = _host_cert(tmp_path, ca, ["node3", "127.0.0.13"], name="node3")
-    inv = inventory(["node1"], ["node2"], postgresql_tls_ca_cert=str(tmp_path / "ca.crt"),
-                    postgresql_tls_ca_key=str(tmp_path / "ca.key"))  # fmt: skip
-    result = run_checks(tmp_path, inv, {"node2": {"postgresql_tls_cert": str(crt), "postgresql_tls_key": str(other)}})
+    result = run_checks(tmp_path, _own_ca(tmp_path), _own_pair(crt, other))
     _refused(result, "is not its key")
 
 
 def test_an_expired_ca_is_refused(tmp_path):
     _ca(tmp_path, days=-1)
-    inv = inventory(["node1"], ["node2"], postgresql_tls_ca_cert=str(tmp_path / "ca.crt"),
-                    postgresql_tls_ca_key=str(tmp_path / "ca.key"))  # fmt: skip
-    _refused(run_checks(tmp_path, inv), "The role never replaces a CA by itself")
+    _refused(run_checks(tmp_path, _own_ca(tmp_path)), "The role never replaces a CA by itself")
 
 
 def test_half_a_made_ca_is_refused_not_made_again(tmp_path):

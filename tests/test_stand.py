@@ -107,6 +107,6 @@ def test_restore_args_refuse_bad_requests(target, immediate, action, message):
 def test_the_tls_ca_path_is_the_collections():
     vars_file = stand.PLAYBOOKS.parent / "roles" / "postgresql" / "vars" / "main.yml"
     values = yaml.safe_load(vars_file.read_text())
-    assert values["postgresql__tls_ca_file"].replace("{{ postgresql__tls_dir }}", values["postgresql__tls_dir"]) == (
-        stand.TLS_CA_FILE
-    )
+    tls_dir = values["postgresql__tls_dir"]
+    ca_file = values["postgresql__tls_ca_file"].replace("{{ postgresql__tls_dir }}", tls_dir)
+    assert ca_file == stand.TLS_CA_FILE

@@ -203,7 +203,9 @@ def has_tls_settings(state, tls):
         params = parse_conninfo(state["primary_conninfo"] or "")
     except ValueError:
         return False
-    current = {k: params[k] for k in ("sslmode", "sslrootcert") if k in params and not (k == "sslmode" and params[k] == "prefer")}
+    current = {k: params[k] for k in ("sslmode", "sslrootcert") if k in params}
+    if current.get("sslmode") == "prefer":  # libpq's default, as good as unset
+        del current["sslmode"]
     return current == tls
 
 
