@@ -36,6 +36,10 @@ ANSWERS = {
         'psql: error: connection to server at "{h}", port 5432 failed: FATAL:  no pg_hba.conf entry for host'
         ' "10.0.0.99", user "replicator", database "postgres", no encryption',
     ),
+    "tls": (
+        2,
+        'psql: error: connection to server at "{h}", port 5432 failed: SSL error: certificate verify failed',
+    ),
     "starting": (
         2,
         'psql: error: connection to server at "{h}", port 5432 failed:'
@@ -65,6 +69,7 @@ def _render(tmp_path: Path) -> Path:
         postgresql_port=5432,
         postgresql_replication_user="replicator",
         postgresql_config_fence_wait=2,
+        postgresql__tls_conninfo="sslmode=verify-full sslrootcert=/etc/otus-pgrepl/tls/ca.crt",
     )
     script = tmp_path / "fence-check"
     script.write_text(text)
@@ -74,10 +79,13 @@ def _render(tmp_path: Path) -> Path:
     bin_dir.mkdir()
     # runuser -u postgres -- CMD...: run CMD as is.
     _exe(bin_dir / "runuser", '#!/bin/sh\nshift 3\nexec "$@"\n')
-    # psql ... "host=H ..." ...: answer with $ANSWER_<last octet of H>, "rc|text".
+    # psql ... "host=H ...": a peer refuses a conninfo without verify-full as the stand's pg_hba
+    # does; otherwise answer with $ANSWER_<last octet of H>, "rc|text".
     _exe(
         bin_dir / "psql",
         "#!/bin/sh\n"
+        'case "$*" in *"sslmode=verify-full sslrootcert=/etc/otus-pgrepl/tls/ca.crt"*) ;;'
+        ' *) echo "FATAL:  no pg_hba.conf entry for host, no encryption"; exit 2;; esac\n'
         'for a in "$@"; do case "$a" in host=*) h=${a#host=}; h=${h%% *};; esac; done\n'
         'v=$(eval echo "\\"\\$ANSWER_${h##*.}\\"")\n'
         'echo "${v#*|}" | sed "s/{h}/$h/"\n'
@@ -116,6 +124,7 @@ def test_starts_when_no_peer_can_be_a_primary(tmp_path, node2, node3):
         ("standby", "primary", "10.0.0.13 runs as the primary"),
         ("password", "standby", "10.0.0.12 answered but refused this host"),
         ("refused", "pg_hba", "no pg_hba.conf entry"),
+        ("tls", "standby", "10.0.0.12 answered but refused this host"),
         ("starting", "standby", "10.0.0.12 did not finish starting or stopping"),
     ],
 )
