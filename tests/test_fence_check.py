@@ -40,6 +40,11 @@ ANSWERS = {
         2,
         'psql: error: connection to server at "{h}", port 5432 failed: SSL error: certificate verify failed',
     ),
+    "no-tls": (
+        2,
+        'psql: error: connection to server at "{h}", port 5432 failed:'
+        " server does not support SSL, but SSL was required",
+    ),
     "starting": (
         2,
         'psql: error: connection to server at "{h}", port 5432 failed:'
@@ -125,6 +130,7 @@ def test_starts_when_no_peer_can_be_a_primary(tmp_path, node2, node3):
         ("password", "standby", "10.0.0.12 answered but refused this host"),
         ("refused", "pg_hba", "no pg_hba.conf entry"),
         ("tls", "standby", "10.0.0.12 answered but refused this host"),
+        ("standby", "no-tls", "10.0.0.13 answers without TLS"),
         ("starting", "standby", "10.0.0.12 did not finish starting or stopping"),
     ],
 )
