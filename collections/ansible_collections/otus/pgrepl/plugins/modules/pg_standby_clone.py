@@ -18,7 +18,7 @@ description:
     (C(standby.signal) present, C(primary_conninfo) host, port and user and C(primary_slot_name) agree),
     so a second run never clones again; a stopped standby is only started.
   - That holds, O(force) or not, for a standby whose slot on the primary lost its WAL
-    (C(max_slot_wal_keep_size), C(wal_status = 'lost')): its data is still that cluster's, so it is
+    (C(max_slot_wal_keep_size), C(wal_status = 'lost')). Its data is still that cluster's, so it is
     not cloned again. It catches up from an archive (C(restore_command)) once the slot is made again;
     when it does not stream within O(wait_timeout), the failure says the slot was lost and what brings it back.
   - Refuses to clone over a non-empty data directory unless O(force=true); nothing is deleted then.
