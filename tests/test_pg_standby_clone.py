@@ -490,3 +490,72 @@ def test_verify_full_without_a_ca_is_refused(run_module, args):
     result, failed = run_module(pg_standby_clone.main, dict(args, ssl_mode="verify-full"), fake)
     assert failed and "give ssl_root_cert" in result["msg"]
     assert not fake.calls
+
+
+# -- a standby whose slot on the primary was lost (max_slot_wal_keep_size) ----------------------
+# READ_REPLICATION_SLOT of an invalidated physical slot: the type, no restart_lsn, no timeline.
+LOST_SLOT = "physical||"
+
+
+def catching_up_runner(statuses, slot=LOST_SLOT):
+    """The standby is running; its receiver reports statuses one after another (the last repeats)."""
+    fake = runner(active=True, slot=slot)
+    seen = list(statuses)
+    answer_primary = fake.handlers["psql"]
+
+    def psql(argv, kwargs):
+        if argv[-1].startswith("READ_REPLICATION_SLOT"):
+            return answer_primary(argv, kwargs)
+        status = seen.pop(0) if len(seen) > 1 else seen[0]
+        return 0, status + "\n", ""
+
+    fake.handlers["psql"] = psql
+    return fake
+
+
+def own_standby(run_module, args):
+    """A standby cloned earlier, with a file of its own the primary does not have."""
+    run_module(pg_standby_clone.main, args, runner())
+    marker = Path(args["data_dir"]) / "marker"
+    marker.write_text("node2's own\n")
+    return marker
+
+
+@pytest.mark.parametrize("extra", [{}, {"force": True}, {"rejoin": True}, {"force": True, "rejoin": True}])
+def test_a_standby_whose_slot_was_lost_catches_up_and_is_not_cloned(run_module, args, extra, monkeypatch):
+    marker = own_standby(run_module, args)
+    monkeypatch.setattr(pg_standby_clone.time, "sleep", lambda s: None)
+    # Replaying from the archive first (no receiver), then streaming through the recreated slot.
+    fake = catching_up_runner(["", "", "startup", "streaming"])
+    result, failed = run_module(pg_standby_clone.main, dict(args, wait_timeout=30, **extra), fake)
+    assert not failed, result["msg"]
+    assert result["changed"] is False
+    assert not (result["cloned"] or result["rewound"] or result["repointed"])
+    assert result["receiver_status"] == "streaming"
+    assert not fake.ran("pg_basebackup") and not fake.ran("pg_rewind")
+    assert not [c for c in fake.calls if c[:2] in (["systemctl", "stop"], ["systemctl", "start"])]
+    assert marker.read_text() == "node2's own\n"
+
+
+@pytest.mark.parametrize("extra", [{}, {"force": True}])
+def test_a_lost_slot_that_never_streams_fails_with_what_to_do_and_keeps_the_data(run_module, args, extra):
+    marker = own_standby(run_module, args)
+    fake = catching_up_runner([""])
+    result, failed = run_module(pg_standby_clone.main, dict(args, wait_timeout=1, **extra), fake)
+    assert failed
+    assert "did not reach 'streaming'" in result["msg"]
+    assert "slot node2 holds no WAL" in result["msg"] and "restore_command" in result["msg"]
+    assert "not cloned again" in result["msg"]
+    assert not fake.ran("pg_basebackup") and not fake.ran("pg_rewind")
+    assert marker.read_text() == "node2's own\n"
+    assert (Path(args["data_dir"]) / "standby.signal").exists()
+
+
+def test_a_slot_that_keeps_its_wal_gets_no_lost_slot_hint(run_module, args):
+    own_standby(run_module, args)
+    result, failed = run_module(
+        pg_standby_clone.main,
+        dict(args, wait_timeout=1),
+        catching_up_runner([""], slot="physical|0/3000000|1"),
+    )
+    assert failed and "holds no WAL" not in result["msg"]

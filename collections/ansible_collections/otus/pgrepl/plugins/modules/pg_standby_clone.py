@@ -17,6 +17,10 @@ description:
   - Does nothing when the directory already is a standby of that primary through that slot
     (C(standby.signal) present, C(primary_conninfo) host, port and user and C(primary_slot_name) agree),
     so a second run never clones again; a stopped standby is only started.
+  - That holds, O(force) or not, for a standby whose slot on the primary lost its WAL
+    (C(max_slot_wal_keep_size), C(wal_status = 'lost')). Its data is still that cluster's, so it is
+    not cloned again. It catches up from an archive (C(restore_command)) once the slot is made again;
+    when it does not stream within O(wait_timeout), the failure says the slot was lost and what brings it back.
   - Refuses to clone over a non-empty data directory unless O(force=true); nothing is deleted then.
     With O(force=true) it first proves the primary answers and the slot exists there, then stops the
     cluster and renames the directory aside (C(<data_dir>.before-clone-<time>)); the old copy is deleted
@@ -460,6 +464,7 @@ class StandbyClone:
                 f"{self.p['primary_host']}:{self.p['primary_port']} through slot {self.p['slot_name']} "
                 f"within {timeout}s (pg_stat_wal_receiver.status: {status or 'no receiver'}); "
                 + self.last_errors()
+                + self.lost_slot_hint()
                 + (
                     f". The old contents of the directory are kept in {self.result['moved_aside']}"
                     if self.result.get("moved_aside")
@@ -592,8 +597,8 @@ class StandbyClone:
             self.commands.append("not streaming after the reload: rewind")
         self.rewind(state)
 
-    def probe_primary(self):
-        """Fail, changing nothing on this host, unless the primary answers and holds the slot."""
+    def read_slot(self):
+        """(rc, out, err) of READ_REPLICATION_SLOT for our slot on the primary (out: type|restart_lsn|tli)."""
         p = self.p
         conninfo = build_conninfo(
             {
@@ -607,9 +612,30 @@ class StandbyClone:
                 **self.tls(),
             }
         )
-        rc, out, err = self.run(
-            self.psql(["-d", conninfo], f"READ_REPLICATION_SLOT {p['slot_name']}"), record=False
+        return self.run(self.psql(["-d", conninfo], f"READ_REPLICATION_SLOT {p['slot_name']}"), record=False)
+
+    def lost_slot_hint(self):
+        """What to do when the standby does not stream because its slot lost its WAL ('' otherwise).
+
+        A slot invalidated by max_slot_wal_keep_size has no restart_lsn. The
+        standby's data is still good: a new slot and the missing WAL from an
+        archive bring it back, a new clone is not needed (and not made here).
+        """
+        rc, out, dummy = self.read_slot()
+        fields = (out.strip().splitlines() or [""])[0].split("|") if rc == 0 else []
+        if fields[:1] != ["physical"] or (len(fields) > 1 and fields[1]):
+            return ""
+        return (
+            f". The primary's slot {self.p['slot_name']} holds no WAL (invalidated by max_slot_wal_keep_size: "
+            "wal_status 'lost'): this standby needs the WAL it missed from an archive (restore_command; "
+            "otus.pgrepl.site points it at Barman's) and a new slot (otus.pgrepl.postgresql_primary drops and "
+            "recreates a lost one, WAL reserved). Its data is kept: it is not cloned again"
         )
+
+    def probe_primary(self):
+        """Fail, changing nothing on this host, unless the primary answers and holds the slot."""
+        p = self.p
+        rc, out, err = self.read_slot()
         where = f"{p['primary_host']}:{p['primary_port']}"
         if rc != 0:
             self.module.fail_json(
