@@ -113,7 +113,7 @@ def measure(runs: int, scale: int) -> dict:
         }
         for which in ("full", "incremental"):
             for key in ("done_seconds", "copy_seconds", "size_bytes"):
-                med[f"{which}_{key}"] = statistics.median(s[which][key] for s in samples)
+                med[f"{which}_{key}"] = round(statistics.median(s[which][key] for s in samples), 3)
         result["kinds"][kind] = {"runs": samples, "median": med}
     clustered = result["kinds"]["clustered"]["median"]
     result["met"] = {
