@@ -226,8 +226,9 @@ def bench(session: nox.Session) -> None:
 
 # converge: cold and rerun; backup: DONE vs raw pg_basebackup, WAL archived,
 # receive-wal back; drill: total, RTO, restore, recovery; restore: barman
-# restore vs a plain copy at pgbench scale 20 and 100.
-BENCHMARKS = ("converge", "backup", "drill", "restore")
+# restore vs a plain copy at pgbench scale 20 and 100; incremental: a full
+# backup vs an incremental one after 1 % of the rows changed.
+BENCHMARKS = ("converge", "backup", "drill", "restore", "incremental")
 
 
 @nox.session

@@ -177,10 +177,17 @@ def psql(c: Context, host: str = "node1", command: str = "") -> None:
     c.run(f"podman exec {tty} {st.container(host)} runuser -u postgres -- psql{sql}", pty=not command)
 
 
-@task(help={"server": "Barman server name (default: all of them)"})
-def backup(c: Context, server: str = "") -> None:
+@task(
+    help={
+        "server": "Barman server name (default: all of them)",
+        "incremental": "incremental on top of the newest full backup (a full one when none can be)",
+    }
+)
+def backup(c: Context, server: str = "", incremental: bool = False) -> None:
     """Take a base backup now and wait until it is DONE (otus.pgrepl.backup)."""
     extra = ["-e", f"barman_server={server}"] if server else []
+    if incremental:
+        extra += ["-e", "backup_incremental=true"]
     run = st.run_playbook(st.PLAYBOOKS / "backup.yml", *extra)
     if run.rc != 0:
         raise Exit("the backup did not reach DONE: see the output above", code=1)
@@ -230,12 +237,20 @@ def restore(  # noqa: PLR0913, PLR0917 -- invoke maps each option to a parameter
         raise Exit("the restore failed or was refused: see the message above", code=1)
 
 
-@task(help={"target": "time (default) or lsn: the kind of recovery target the drill uses"})
-def drill(c: Context, target: str = "time") -> None:
+@task(
+    help={
+        "target": "time (default) or lsn: the kind of recovery target the drill uses",
+        "backup": "full (default) or incremental: the backup the drill takes and restores",
+    }
+)
+def drill(c: Context, target: str = "time", backup: str = "full") -> None:
     """Restore drill: backup, marker rows, PITR onto scratch, row-exact check, RTO (otus.pgrepl.drill)."""
     if target not in ("time", "lsn"):
         raise Exit(f"--target must be time or lsn (got {target!r})", code=2)
-    run = st.run_playbook(st.PLAYBOOKS / "drill.yml", "-e", f"restore_drill_target={target}")
+    if backup not in ("full", "incremental"):
+        raise Exit(f"--backup must be full or incremental (got {backup!r})", code=2)
+    settings = ["-e", f"restore_drill_target={target}", "-e", f"restore_drill_backup={backup}"]
+    run = st.run_playbook(st.PLAYBOOKS / "drill.yml", *settings)
     if run.rc != 0:
         raise Exit("the restore drill failed: see the report above", code=1)
 

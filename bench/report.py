@@ -58,6 +58,14 @@ def rows(results: dict[str, dict]) -> list[tuple[str, float, str, float | None]]
     if restore := results.get("restore"):
         for scale, one in restore.get("scales", {}).items():
             out.append((f"restore / plain copy, scale {scale}", one["ratio"], "×", one["target_ratio"]))
+    if incremental := results.get("incremental"):
+        m, targets = incremental["kinds"]["clustered"]["median"], incremental["targets"]
+        scale = incremental["scale"]
+        out += [
+            (f"incremental / full copy time, scale {scale}", m["copy_ratio"], "×", targets["time_ratio"]),
+            (f"incremental / full time to DONE, scale {scale}", m["done_ratio"], "×", targets["time_ratio"]),
+            (f"incremental / full size, scale {scale}", m["size_ratio"], "×", targets["size_ratio"]),
+        ]
     return out
 
 
@@ -233,7 +241,8 @@ def chart(results: dict[str, dict], path: Path) -> None:
 
 def main(argv: list[str]) -> int:
     del argv
-    results = {n: r for n in ("backup", "drill", "converge", "restore") if (r := load(n)) is not None}
+    names = ("backup", "drill", "converge", "restore", "incremental")
+    results = {n: r for n in names if (r := load(n)) is not None}
     if not results:
         raise SystemExit("no benchmark results in bench/results: run `nox -s bench` first")
     text = summary(results)

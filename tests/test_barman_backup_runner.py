@@ -240,3 +240,105 @@ def test_has_archived_wal_looks_where_barman_keeps_segments():
     assert obb.has_archived_wal(WALS, find) is False
     assert patterns == [f"{WALS}/" + "[0-9A-F]" * 16 + "/" + "[0-9A-F]" * 24 + "*"]
     assert obb.has_archived_wal(WALS, lambda p: [f"{WALS}/0000000100000000/{WAL}"]) is True
+
+
+FULL_ID = "20261122T030002"
+
+
+class IncrementalBarman(FakeBarman):
+    """FakeBarman with a newest full backup (`full`: show-backup's JSON of it, or None for none)."""
+
+    def __init__(self, full=None, compression=None, incremental_out=None, **kwargs):
+        super().__init__(**kwargs)
+        self.full = full
+        self.compression = compression
+        self.incremental_out = incremental_out
+
+    def __call__(self, argv):
+        argv = list(argv)
+        if "show-backup" in argv and argv[-1] == "latest-full":
+            self.calls.append(argv)
+            out = json.dumps({"node1": self.full}) if self.full else ""
+            return subprocess.CompletedProcess(argv, 0 if self.full else 1, out, "")
+        if "show-servers" in argv and self.compression:
+            self.calls.append(argv)
+            settings = {"conninfo": DSN, "wals_directory": WALS, "backup_compression": self.compression}
+            return subprocess.CompletedProcess(argv, 0, json.dumps({"node1": settings}), "")
+        if "backup" in argv and "--incremental" in argv and self.incremental_out is not None:
+            self.calls.append(argv)
+            return subprocess.CompletedProcess(argv, 1, "", self.incremental_out)
+        return super().__call__(argv)
+
+
+def _full(status="DONE", summarize_wal="on"):
+    return {"backup_id": FULL_ID, "status": status, "server_information": {"summarize_wal": summarize_wal}}
+
+
+def _take_incremental(fake):
+    clock = Clock()
+    waits = obb.Waits(clock=clock, sleep=clock.sleep, find=lambda pattern: [WAL], exists=lambda path: True)
+    return obb.take_backup("node1", run=fake, waits=waits, incremental=True)
+
+
+def test_incremental_builds_on_the_newest_full_by_its_id():
+    fake = IncrementalBarman(full=_full())
+    report = _take_incremental(fake)
+    assert fake.verbs("backup") == [["barman", "backup", "--incremental", FULL_ID, "node1"]]
+    assert report["status"] == "DONE"
+    assert report["backup_type"] == "incremental"
+    assert report["parent_backup_id"] == FULL_ID
+    assert "full_because" not in report
+
+
+@pytest.mark.parametrize(
+    ("fake", "why"),
+    [
+        (IncrementalBarman(full=None), "no full backup yet"),
+        (IncrementalBarman(full=_full(status="FAILED")), "not DONE"),
+        (IncrementalBarman(full=_full(summarize_wal="off")), "without WAL summaries"),
+        (IncrementalBarman(full=_full(), compression="gzip"), "backup_compression"),
+    ],
+    ids=["no-full", "full-failed", "no-summaries", "compressed"],
+)
+def test_a_full_backup_when_no_full_can_be_a_parent(fake, why):
+    report = _take_incremental(fake)
+    assert fake.verbs("backup") == [["barman", "backup", "node1"]]
+    assert report["status"] == "DONE"
+    assert report["backup_type"] == "full"
+    assert report["parent_backup_id"] is None
+    assert why in report["full_because"]
+
+
+def test_an_incremental_barman_refuses_is_followed_by_a_full():
+    refusal = "ERROR: WAL summaries are required on timeline 2 but do not exist"
+    fake = IncrementalBarman(full=_full(), incremental_out=refusal)
+    report = _take_incremental(fake)
+    assert fake.verbs("backup") == [
+        ["barman", "backup", "--incremental", FULL_ID, "node1"],
+        ["barman", "backup", "node1"],
+    ]
+    assert report["status"] == "DONE"
+    assert report["backup_type"] == "full"
+    assert refusal in report["full_because"]
+
+
+def test_an_incremental_that_failed_is_followed_by_a_full():
+    fake = IncrementalBarman(full=_full(), done_after=0, final="FAILED")
+    report = _take_incremental(fake)
+    # Both attempts FAILED in this fake: the full's result is what is reported, not DONE.
+    assert [c[2] for c in fake.verbs("backup")] == ["--incremental", "node1"]
+    assert report["status"] == "FAILED"
+    assert report["backup_type"] == "full"
+
+
+def test_a_plain_run_never_asks_for_the_newest_full():
+    fake = IncrementalBarman(full=_full())
+    report, _ = _take(fake)
+    assert report["backup_type"] == "full"
+    assert not any("latest-full" in c for c in fake.calls)
+    assert "full_because" not in report
+
+
+def test_incremental_usage(capsys):
+    assert obb.main(["--incremental"]) == 2
+    assert "--incremental" in capsys.readouterr().err

@@ -672,3 +672,83 @@ def test_a_supervising_unit_is_stopped_through_its_stop_command_before_the_reset
     reset = made.index(ran(calls, "receive-wal", "--reset")[0])
     last_start = len(made) - 1 - made[::-1].index(["systemctl", "start", unit])
     assert unit_stop < barman_stop < reset < last_start
+
+
+class UnitAndCron:
+    """systemctl for one receive-wal unit beside barman cron's own receive-wal.
+
+    The unit can only take Barman's lock once no other receive-wal holds it: a start while
+    cron's runs leaves the unit waiting, and that one's --stop lets it in.
+    """
+
+    def __init__(self, fake: FakeBarman, unit_active=False):
+        self.fake = fake
+        self.unit_active = unit_active
+        self.waiting = False
+
+    def systemctl(self, argv, kwargs):
+        if "is-active" in argv:
+            return (0 if self.unit_active else 3), "", ""
+        if "start" in argv:
+            if self.fake.running and not self.unit_active:
+                self.waiting = True
+            else:
+                self.unit_active = self.fake.running = self.fake.active = True
+            return 0, "", ""
+        if "stop" in argv:
+            if self.unit_active:
+                self.unit_active = self.fake.running = self.fake.active = False
+            self.waiting = False
+            return 0, "", ""
+        return 2, "", f"unexpected systemctl call {argv}"
+
+    def barman(self, argv, kwargs):
+        rc, out, err = self.fake(argv, kwargs)
+        if "--stop" in argv and self.waiting:
+            self.waiting = False
+            self.unit_active = self.fake.running = self.fake.active = True
+        return rc, out, err
+
+
+UNIT = "otus-barman-receive-wal@node1.service"
+UNIT_ARGS = {
+    **BASE,
+    "start_command": ["systemctl", "start", UNIT],
+    "stop_command": ["systemctl", "stop", UNIT],
+    "running_command": ["systemctl", "is-active", "--quiet", UNIT],
+}
+
+
+def test_a_receive_wal_barman_cron_started_is_handed_to_the_unit(run_module):
+    # What a converge met when barman cron's timer fired first: streaming, but outside the unit.
+    fake = FakeBarman(slot=True, active=True, running=True)
+    unit = UnitAndCron(fake)
+    calls = FakeRunner(handlers={"barman": unit.barman, "systemctl": unit.systemctl})
+    result, failed = run_module(barman_slot.main, UNIT_ARGS, calls)
+    assert not failed, result["msg"]
+    assert result["changed"] is True
+    assert unit.unit_active and fake.active
+    made = changes(calls)
+    assert ["barman", "receive-wal", "--stop", "node1"] in [c[-4:] for c in made]
+    assert any(c[:2] == ["systemctl", "start"] for c in made)
+
+
+def test_under_its_unit_a_second_run_changes_nothing(run_module):
+    fake = FakeBarman(slot=True, active=True, running=True)
+    unit = UnitAndCron(fake, unit_active=True)
+    calls = FakeRunner(handlers={"barman": unit.barman, "systemctl": unit.systemctl})
+    result, failed = run_module(barman_slot.main, UNIT_ARGS, calls)
+    assert not failed, result["msg"]
+    assert result["changed"] is False
+    assert [c for c in changes(calls) if "is-active" not in c] == []
+
+
+def test_without_running_command_any_receive_wal_counts(run_module):
+    fake = FakeBarman(slot=True, active=True, running=True)
+    unit = UnitAndCron(fake)
+    calls = FakeRunner(handlers={"barman": unit.barman, "systemctl": unit.systemctl})
+    args = {k: v for k, v in UNIT_ARGS.items() if k != "running_command"}
+    result, failed = run_module(barman_slot.main, args, calls)
+    assert not failed, result["msg"]
+    assert result["changed"] is False
+    assert not unit.unit_active

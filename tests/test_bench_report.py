@@ -33,6 +33,13 @@ RESTORE = {
     },
 }
 
+INCREMENTAL = {
+    "measured_at": "2026-11-27 09:00 UTC",
+    "scale": 20,
+    "targets": {"time_ratio": 0.25, "size_ratio": 0.10},
+    "kinds": {"clustered": {"median": {"copy_ratio": 0.2, "done_ratio": 0.5, "size_ratio": 0.03}}},
+}
+
 
 def verdicts(text: str) -> dict[str, str]:
     out = {}
@@ -51,6 +58,13 @@ def test_summary_marks_each_target() -> None:
     assert got["raw pg_basebackup (the floor)"] == ""
     assert got["restore / plain copy, scale 20"] == "yes"
     assert got["restore / plain copy, scale 100"] == "**no**"
+
+
+def test_summary_judges_the_incremental_against_the_full() -> None:
+    got = verdicts(report.summary({"incremental": INCREMENTAL}))
+    assert got["incremental / full copy time, scale 20"] == "yes"
+    assert got["incremental / full time to DONE, scale 20"] == "**no**"
+    assert got["incremental / full size, scale 20"] == "yes"
 
 
 def test_main_writes_summary_and_chart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -129,6 +129,18 @@ backup_id:
   returned: always
   type: str
   sample: 20261125T201537
+backup_type:
+  description:
+    - C(full), or C(incremental) (block-level, PostgreSQL 17) when Barman combines the backup with its parents in
+      its C(local_staging_path) before the copy.
+  returned: always
+  type: str
+  sample: incremental
+parent_backup_id:
+  description: The backup an incremental one builds on; C(null) for a full backup.
+  returned: always
+  type: str
+  sample: 20261125T030002
 backup_end_time:
   description: When that backup ended.
   returned: always
@@ -306,6 +318,8 @@ class Restore:
         end_time, end_lsn = backup_end(backup)
         self.result.update(
             backup_id=backup["backup_id"],
+            backup_type=backup.get("backup_type") or "full",
+            parent_backup_id=(backup.get("catalog_information") or {}).get("parent_backup_id"),
             backup_end_time=end_time.isoformat(sep=" "),
             backup_end_lsn=format_lsn(end_lsn),
             target={"kind": kind, "value": value},

@@ -2,6 +2,9 @@
 # Copyright: (c) 2026, otus.pgrepl developers
 # MIT License (see LICENSE)
 """otus-barman-backup SERVER: take a Barman base backup and see it reach DONE.
+otus-barman-backup --incremental SERVER: the same, block-level incremental on
+top of the newest full backup when that one can be a parent (PostgreSQL 17
+WAL summaries on when it was taken, no compression), else a full one.
 otus-barman-backup --archive-only SERVER: close the current WAL segment and see
 it reach Barman's archive (before a restore to a recent point in time).
 
@@ -28,9 +31,16 @@ next checkpoint or a one-minute `barman cron` tick. This runner instead:
 `--archive-only` runs steps 2-4 for the segment that was current, and waits
 until that segment is in the archive.
 
+Why the newest full and not the newest backup as the parent: every incremental
+then depends on one full only, so a chain is never longer than two backups, a
+restore combines two, and retention (which Barman applies to full backups,
+carrying their incrementals along) removes a week as a whole. An incremental
+Barman refuses to start, or one that FAILED, is followed by a full backup.
+
 Barman's locks still hold: a concurrent `barman cron` archiving the same
 server makes our `archive-wal` step a no-op, never a second archiver.
-Prints one JSON line (server, backup_id, status, seconds); exit 0 only on DONE.
+Prints one JSON line (server, backup_id, backup_type, parent_backup_id,
+status, seconds, backup_command_seconds); exit 0 only on DONE.
 """
 
 from __future__ import annotations
@@ -127,8 +137,31 @@ def has_archived_wal(wals: str | None, find: Callable[[str], list[str]] = glob.g
     return wals is None or bool(find(os.path.join(glob.escape(wals), "[0-9A-F]" * 16, "[0-9A-F]" * 24 + "*")))
 
 
-def take_backup(server: str, run: Run = run_as_barman, waits: Waits = Waits()) -> dict:
-    """Back SERVER up and wait for DONE; the report printed as JSON."""
+def incremental_parent(run: Run, server: str, settings: dict[str, str]) -> tuple[str | None, str]:
+    """The newest full backup when it can be an incremental's parent, else None; and why not."""
+    if settings.get("backup_compression"):
+        return None, "Barman takes no incremental backup with backup_compression set"
+    shown = run(["barman", "-f", "json", "show-backup", server, "latest-full"])
+    try:
+        full = json.loads(shown.stdout)[server]
+    except (ValueError, KeyError, TypeError):
+        return None, "no full backup yet"
+    if not isinstance(full, dict) or full.get("status") != "DONE":
+        return None, "the newest full backup is not DONE"
+    if (full.get("server_information") or {}).get("summarize_wal") != "on":
+        return None, "the newest full backup was taken without WAL summaries (summarize_wal)"
+    backup_id = full.get("backup_id")
+    return (backup_id, "") if isinstance(backup_id, str) and backup_id else (None, "no full backup yet")
+
+
+def take_backup(
+    server: str, run: Run = run_as_barman, waits: Waits = Waits(), incremental: bool = False
+) -> dict:
+    """Back SERVER up and wait for DONE; the report printed as JSON.
+
+    incremental: on top of the newest full backup when it can be a parent; a full one otherwise,
+    or when Barman refuses the incremental or it fails.
+    """
     clock = waits.clock
     started = clock()
     settings = server_settings(run, server)
@@ -141,13 +174,40 @@ def take_backup(server: str, run: Run = run_as_barman, waits: Waits = Waits()) -
             )
             report["problems"] = first.get("problems", [])
             return _done(report, clock() - started)
-    taken = run(["barman", "backup", server])
+    parent, why_full = incremental_parent(run, server, settings) if incremental else (None, "")
+    report = _one_backup(server, run, waits, started, settings=settings, parent=parent)
+    if parent and report["status"] != "DONE":
+        # The chain cannot grow (WAL summaries missing after a timeline switch, say): a full starts a new one.
+        why_full = "the incremental backup did not reach DONE: " + str(report.get("error"))
+        report = _one_backup(server, run, waits, started, settings=settings, parent=None)
+    if incremental and why_full:
+        report["full_because"] = why_full
+    return _done(report, clock() - started)
+
+
+def _one_backup(
+    server: str, run: Run, waits: Waits, started: float, *, settings: dict[str, str], parent: str | None
+) -> dict:
+    """One `barman backup` (incremental on PARENT when given) followed to DONE or FAILED."""
+    clock = waits.clock
+    argv = ["barman", "backup", *(["--incremental", parent] if parent else []), server]
+    copy_started = clock()
+    taken = run(argv)
+    copied = clock()
     output = (taken.stdout or "") + (taken.stderr or "")
     match = BACKUP_ID.search(output)
-    report: dict = {"server": server, "backup_id": match.group(1) if match else None, "status": None}
+    report: dict = {
+        "server": server,
+        "backup_id": match.group(1) if match else None,
+        "backup_type": "incremental" if parent else "full",
+        "parent_backup_id": parent,
+        "status": None,
+        # `barman backup` itself (pg_basebackup and Barman's bookkeeping); the rest is waiting for the WAL.
+        "backup_command_seconds": round(copied - copy_started, 1),
+    }
     if report["backup_id"] is None:
         report["error"] = "barman backup started no backup: " + output.strip()
-        return _done(report, clock() - started)
+        return report
     backup_id = report["backup_id"]
     problems: list[str] = []
     last_switch = None
@@ -170,7 +230,7 @@ def take_backup(server: str, run: Run = run_as_barman, waits: Waits = Waits()) -
         if problems:
             report["problems"] = problems
         report["barman_output"] = output.strip()
-    return _done(report, clock() - started)
+    return report
 
 
 def archive_current_wal(
@@ -210,11 +270,11 @@ def _done(report: dict, seconds: float) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    archive_only = args[:1] == ["--archive-only"]
-    if archive_only:
+    mode = args[0] if args[:1] in (["--archive-only"], ["--incremental"]) else None
+    if mode:
         args = args[1:]
     if len(args) != 1 or args[0].startswith("-"):
-        sys.stderr.write("usage: otus-barman-backup [--archive-only] SERVER\n")
+        sys.stderr.write("usage: otus-barman-backup [--archive-only | --incremental] SERVER\n")
         return 2
     try:
         timeout = float(os.environ.get("OTUS_BARMAN_WAIT_TIMEOUT", DEFAULT_WAIT_TIMEOUT))
@@ -222,11 +282,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("OTUS_BARMAN_WAIT_TIMEOUT must be a number of seconds\n")
         return 2
     waits = Waits(timeout=timeout)
-    if archive_only:
+    if mode == "--archive-only":
         report = archive_current_wal(args[0], waits=waits)
         ok = report["archived"]
     else:
-        report = take_backup(args[0], waits=waits)
+        report = take_backup(args[0], waits=waits, incremental=mode == "--incremental")
         ok = report["status"] == "DONE"
     print(json.dumps(report))
     return 0 if ok else 1
