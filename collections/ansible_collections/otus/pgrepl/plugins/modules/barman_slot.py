@@ -60,17 +60,6 @@ options:
     type: list
     elements: str
     default: [barman, cron]
-  running_command:
-    description:
-      - Command that exits 0 when C(receive-wal) runs the way it should, e.g.
-        C([systemctl, is-active, --quiet, otus-barman-receive-wal@node1.service]). A C(receive-wal) Barman reports
-        while this command fails (one that C(barman cron) started on its own, outside the unit, which nothing
-        restarts when it dies) is stopped with C(barman receive-wal --stop) and O(start_command) runs; while
-        waiting, such an outsider is stopped again, so the unit gets Barman's lock.
-      - Empty (the default) takes any C(receive-wal) Barman reports.
-    type: list
-    elements: str
-    default: []
   stop_command:
     description:
       - Command that stops C(receive-wal) before a reset or a slot drop. Empty (the default) runs
@@ -282,8 +271,6 @@ class SlotManager:
         self.p = module.params
         self.cli = BarmanCli(module, user=self.p["barman_user"], config=self.p["barman_config"])
         self.checks = {}
-        # A receive-wal Barman reports that running_command does not (barman cron's own).
-        self.outsider = False
         self.result = {
             "changed": False,
             "created": False,
@@ -307,31 +294,7 @@ class SlotManager:
         self.checks = checks
         slot = parse_slot_record(server.get("replication_slot"))
         running = checks.get("receive_wal_running", {}).get("status") == "OK"
-        self.outsider = running and not self.runs_as_wanted()
-        return server, slot, running and not self.outsider, checks
-
-    def runs_as_wanted(self):
-        """Whether running_command (when given) says receive-wal runs the way it should."""
-        if not self.p["running_command"]:
-            return True
-        rc, dummy, dummy2 = self.module.run_command(list(self.p["running_command"]))
-        return rc == 0
-
-    def stop_outsider(self):
-        """Stop a receive-wal that runs outside running_command's view (barman cron's own)."""
-        name = self.p["server"]
-        if self.module.check_mode:
-            self.would("receive-wal", "--stop", name)
-            return
-        self.result["changed"] = True
-        self.cli.commands.append(
-            " ".join(shlex.quote(a) for a in self.cli.argv("receive-wal", "--stop", name))
-        )
-        rc, out, err = self.cli.run("receive-wal", "--stop", name)
-        if rc != 0 and "no such process" not in (out + err).lower():
-            self.fail(
-                f"barman could not stop the receive-wal of '{name}' barman cron started: {(err or out).strip()}"
-            )
+        return server, slot, running, checks
 
     def would(self, *args):
         self.cli.commands.append(" ".join(shlex.quote(a) for a in self.cli.argv(*args)))
@@ -381,9 +344,6 @@ class SlotManager:
             self.result.update(slot=slot, receive_wal_running=running)
             if slot and slot["active"] and running:
                 return None
-            if self.outsider:
-                # barman cron started one while ours was starting: it holds Barman's lock, ours waits for it.
-                self.stop_outsider()
             if time.monotonic() >= deadline:
                 return (
                     f"the slot of '{name}' did not become active within {self.p['wait_timeout']}s "
@@ -414,8 +374,6 @@ class SlotManager:
                 self.result["changed"] = True
             self.result["created"] = True
         problem = None
-        if self.outsider:
-            self.stop_outsider()
         if not running:
             problem = self.start_receive_wal()
             if problem and not self.p["reset_on_divergence"]:
@@ -661,7 +619,7 @@ class SlotManager:
             self.module.warn(
                 f"server '{name}' still has streaming_archiver on: barman cron will try to start receive-wal again"
             )
-        if running or self.outsider:
+        if running:
             self.stop_receive_wal()
         if slot is not None:
             if self.module.check_mode:
@@ -723,7 +681,6 @@ def main():
             "wait_timeout": {"type": "int", "default": 120},
             "start_command": {"type": "list", "elements": "str", "default": ["barman", "cron"]},
             "stop_command": {"type": "list", "elements": "str", "default": []},
-            "running_command": {"type": "list", "elements": "str", "default": []},
             "reset_on_divergence": {"type": "bool", "default": False},
             **BARMAN_ARGUMENT_SPEC,
         },
