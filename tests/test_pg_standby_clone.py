@@ -559,3 +559,13 @@ def test_a_slot_that_keeps_its_wal_gets_no_lost_slot_hint(run_module, args):
         catching_up_runner([""], slot="physical|0/3000000|1"),
     )
     assert failed and "holds no WAL" not in result["msg"]
+
+
+def test_tls_settings_reach_pg_rewind_source(run_module, args):
+    former_primary(args, "base")
+    fake = rejoin_runner()
+    result, failed = run_module(pg_standby_clone.main, dict(args, rejoin=True, **TLS), fake)
+    assert not failed, result["msg"]
+    rewind = fake.ran("pg_rewind")[0]
+    source = pg_clone.parse_conninfo(rewind[rewind.index("--source-server") + 1])
+    assert source["sslmode"] == "verify-full" and source["sslrootcert"] == TLS["ssl_root_cert"]

@@ -166,7 +166,7 @@ def _ca(tmp_path: Path, days: int = 30, name: str = "test CA"):
     return key, cert
 
 
-def _host_cert(tmp_path: Path, ca, sans: list[str], name: str = "node2") -> tuple[Path, Path]:
+def _host_cert(tmp_path: Path, ca, sans: list[str], name: str = "node2", days: int = 20) -> tuple[Path, Path]:
     ca_key, ca_cert = ca
     now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
     key = ec.generate_private_key(ec.SECP256R1())
@@ -177,8 +177,8 @@ def _host_cert(tmp_path: Path, ca, sans: list[str], name: str = "node2") -> tupl
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=20))
+        .not_valid_before(now - datetime.timedelta(days=40))
+        .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -227,9 +227,33 @@ def test_a_certificate_with_another_key_is_refused(tmp_path):
     _refused(result, "is not its key")
 
 
+def test_a_certificate_signed_by_another_ca_of_the_same_name_is_refused(tmp_path):
+    _ca(tmp_path, days=3650)
+    other = tmp_path / "other"
+    other.mkdir()
+    crt, key = _host_cert(tmp_path, _ca(other, days=3650), ["node2", "127.0.0.12"])
+    result = run_checks(tmp_path, _own_ca(tmp_path), _own_pair(crt, key))
+    _refused(result, f"it was not signed by the CA {tmp_path / 'ca.crt'} (openssl verify: error")
+    assert "certificate signature failure" in result.stdout
+
+
+def test_an_expired_host_certificate_is_refused(tmp_path):
+    ca = _ca(tmp_path, days=3650)
+    crt, key = _host_cert(tmp_path, ca, ["node2", "127.0.0.12"], days=-1)
+    result = run_checks(tmp_path, _own_ca(tmp_path), _own_pair(crt, key))
+    _refused(result, f"postgresql_tls_cert {crt} of node2 is refused, nothing was changed: it expired on")
+
+
+def test_a_missing_host_pair_is_refused(tmp_path):
+    _ca(tmp_path, days=3650)
+    crt, key = tmp_path / "gone.crt", tmp_path / "gone.key"
+    result = run_checks(tmp_path, _own_ca(tmp_path), _own_pair(crt, key))
+    _refused(result, f"{crt}, {key} (given for node2) is missing or unreadable")
+
+
 def test_an_expired_ca_is_refused(tmp_path):
     _ca(tmp_path, days=-1)
-    _refused(run_checks(tmp_path, _own_ca(tmp_path)), "The role never replaces a CA by itself")
+    _refused(run_checks(tmp_path, _own_ca(tmp_path)), f"The CA certificate {tmp_path / 'ca.crt'} expired on")
 
 
 def test_half_a_made_ca_is_refused_not_made_again(tmp_path):
