@@ -143,7 +143,7 @@ def test_bad_input_is_refused_as_the_table_says(tmp_path, number, given, expecte
 
 # Certificates for the bring-your-own checks, made here with `cryptography`
 # (the library community.crypto uses on the controller).
-def _ca(tmp_path: Path, days: int = 30, name: str = "test CA"):
+def _ca(tmp_path: Path, days: int = 30, name: str = "test CA", path_length: int | None = 0):
     now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
@@ -155,7 +155,7 @@ def _ca(tmp_path: Path, days: int = 30, name: str = "test CA"):
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=400))
         .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .sign(key, hashes.SHA256())
     )
     pem = serialization.Encoding.PEM
@@ -233,8 +233,49 @@ def test_a_certificate_signed_by_another_ca_of_the_same_name_is_refused(tmp_path
     other.mkdir()
     crt, key = _host_cert(tmp_path, _ca(other, days=3650), ["node2", "127.0.0.12"])
     result = run_checks(tmp_path, _own_ca(tmp_path), _own_pair(crt, key))
-    _refused(result, f"it was not signed by the CA {tmp_path / 'ca.crt'} (openssl verify: error")
+    ca = tmp_path / "ca.crt"
+    _refused(result, f"openssl verify refuses it against the CA {ca} (error 7 at 0 depth lookup")
     assert "certificate signature failure" in result.stdout
+
+
+def _intermediate(tmp_path: Path, root) -> tuple:
+    """A CA signed by `root`, written as the stand's ca.crt and ca.key (replacing the root's)."""
+    root_key, root_cert = root
+    now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test intermediate CA")]))
+        .issuer_name(root_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=40))
+        .not_valid_after(now + datetime.timedelta(days=3000))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(root_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    (tmp_path / "ca.crt").write_bytes(cert.public_bytes(pem))
+    (tmp_path / "ca.key").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return key, cert
+
+
+def test_an_intermediate_ca_needs_its_root_beside_it(tmp_path):
+    # libpq trusts no partial chain: an intermediate alone as the CA file would fail every connection.
+    (tmp_path / "root").mkdir()
+    root = _ca(tmp_path / "root", days=3650, path_length=1)
+    intermediate = _intermediate(tmp_path, root)
+    crt, key = _host_cert(tmp_path, intermediate, ["node2", "127.0.0.12"])
+    alone = run_checks(tmp_path, _own_ca(tmp_path), _own_pair(crt, key))
+    _refused(alone, "openssl verify refuses it against the CA")
+    assert "unable to get issuer certificate" in alone.stdout
+    # The chain up to the root in the CA file passes.
+    bundle = tmp_path / "ca.crt"
+    bundle.write_bytes(bundle.read_bytes() + (tmp_path / "root" / "ca.crt").read_bytes())
+    chained = run_checks(tmp_path, _own_ca(tmp_path), _own_pair(crt, key))
+    assert chained.returncode == 0, chained.stdout + chained.stderr
 
 
 def test_an_expired_host_certificate_is_refused(tmp_path):
