@@ -143,20 +143,21 @@ def test_bad_input_is_refused_as_the_table_says(tmp_path, number, given, expecte
 
 # Certificates for the bring-your-own checks, made here with `cryptography`
 # (the library community.crypto uses on the controller).
-def _ca(tmp_path: Path, days: int = 30, name: str = "test CA", path_length: int | None = 0):
+def _ca(tmp_path: Path, days: int = 30, name: str = "test CA", path_length: int | None = 0, signed_by=None):
+    """A CA written as tmp_path/ca.crt and ca.key: self-signed, or an intermediate signed by `signed_by`."""
     now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
-        .issuer_name(subject)
+        .issuer_name(signed_by[1].subject if signed_by else subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=400))
         .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .sign(key, hashes.SHA256())
+        .sign(signed_by[0] if signed_by else key, hashes.SHA256())
     )
     pem = serialization.Encoding.PEM
     (tmp_path / "ca.crt").write_bytes(cert.public_bytes(pem))
@@ -238,35 +239,11 @@ def test_a_certificate_signed_by_another_ca_of_the_same_name_is_refused(tmp_path
     assert "certificate signature failure" in result.stdout
 
 
-def _intermediate(tmp_path: Path, root) -> tuple:
-    """A CA signed by `root`, written as the stand's ca.crt and ca.key (replacing the root's)."""
-    root_key, root_cert = root
-    now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test intermediate CA")]))
-        .issuer_name(root_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=40))
-        .not_valid_after(now + datetime.timedelta(days=3000))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(root_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    (tmp_path / "ca.crt").write_bytes(cert.public_bytes(pem))
-    (tmp_path / "ca.key").write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return key, cert
-
-
 def test_an_intermediate_ca_needs_its_root_beside_it(tmp_path):
     # libpq trusts no partial chain: an intermediate alone as the CA file would fail every connection.
     (tmp_path / "root").mkdir()
     root = _ca(tmp_path / "root", days=3650, path_length=1)
-    intermediate = _intermediate(tmp_path, root)
+    intermediate = _ca(tmp_path, days=3000, name="test intermediate CA", signed_by=root)
     crt, key = _host_cert(tmp_path, intermediate, ["node2", "127.0.0.12"])
     alone = run_checks(tmp_path, _own_ca(tmp_path), _own_pair(crt, key))
     _refused(alone, "openssl verify refuses it against the CA")
