@@ -29,7 +29,7 @@ DSN = "host=10.0.0.1 port=5432 user=barman dbname=postgres passfile=/var/lib/bar
 class FakeBarman:
     """Answers barman/psql argv; the backup turns DONE after `done_after` check-backup calls."""
 
-    def __init__(self, done_after=1, backup_out=None, final="DONE", conninfo=DSN, fail=()):
+    def __init__(self, done_after=1, backup_out=None, final="DONE", conninfo=DSN, fail=(), check_out=""):
         self.calls: list[list[str]] = []
         self.checks = 0
         self.done_after = done_after
@@ -37,6 +37,7 @@ class FakeBarman:
         self.backup_out = backup_out if backup_out is not None else f"Starting backup ... base/{BACKUP_ID}\n"
         self.conninfo = conninfo
         self.fail = set(fail)
+        self.check_out = check_out
 
     def status(self):
         return self.final if self.checks >= self.done_after else "WAITING_FOR_WALS"
@@ -56,6 +57,8 @@ class FakeBarman:
             out = json.dumps(
                 {"node1": {"conninfo": self.conninfo, "wals_directory": WALS}} if self.conninfo else {}
             )
+        elif verb == "check":
+            out = self.check_out
         elif verb == "check-backup":
             self.checks += 1
         elif verb == "switch-wal":
@@ -130,6 +133,34 @@ def test_switches_again_when_the_segment_never_arrives():
     assert "still WAITING_FOR_WALS after 40 s" in report["error"]
     switches = len(fake.verbs("switch-wal"))
     assert 2 <= switches <= 40 / obb.SWITCH_AGAIN_AFTER + 1
+
+
+# Seen in CI: Barman's slot was invalidated (max_slot_wal_keep_size), receive-wal failed on every restart and the
+# backup waited its whole timeout; the report now says what barman check says.
+LOST_SLOT_CHECK = """Server node1:
+\tPostgreSQL: OK
+\treplication slot: FAILED (slot 'barman' not active: is 'receive-wal' running?)
+\twal_level: OK
+\treceive-wal running: FAILED (See the Barman log file for more details)
+"""
+
+
+def test_a_timeout_reports_barman_checks_failed_lines():
+    fake = FakeBarman(done_after=10**6, check_out=LOST_SLOT_CHECK)
+    report, _ = _take(fake, timeout=5)
+    assert report["barman_check"] == [
+        "replication slot: FAILED (slot 'barman' not active: is 'receive-wal' running?)",
+        "receive-wal running: FAILED (See the Barman log file for more details)",
+    ]
+    assert fake.verbs("check") == [["barman", "check", "node1"]]
+
+
+def test_no_barman_check_while_the_backup_goes_well():
+    fake = FakeBarman(done_after=3, check_out=LOST_SLOT_CHECK)
+    report, _ = _take(fake)
+    assert report["status"] == "DONE"
+    assert "barman_check" not in report
+    assert fake.verbs("check") == []
 
 
 def test_failed_backup_stops_at_once():
@@ -209,6 +240,7 @@ def test_archive_only_times_out_with_a_message():
     )
     assert report["archived"] is False
     assert report["error"] == f"{WAL} not archived after 5 s"
+    assert report["barman_check"] == []
 
 
 def test_archive_only_without_a_closed_segment():

@@ -40,7 +40,9 @@ Barman refuses to start, or one that FAILED, is followed by a full backup.
 Barman's locks still hold: a concurrent `barman cron` archiving the same
 server makes our `archive-wal` step a no-op, never a second archiver.
 Prints one JSON line (server, backup_id, backup_type, parent_backup_id,
-status, seconds, backup_command_seconds); exit 0 only on DONE.
+status, seconds, backup_command_seconds); exit 0 only on DONE. After a
+timeout it carries `barman check`'s FAILED lines (`barman_check`): WAL that
+never arrives is most often receive-wal down or Barman's slot lost.
 """
 
 from __future__ import annotations
@@ -132,6 +134,12 @@ def close_end_segment(run: Run, server: str, dsn: str | None) -> tuple[str | Non
     return (closed.group(1) if closed else None), problems
 
 
+def check_failures(run: Run, server: str) -> list[str]:
+    """The lines `barman check SERVER` marks FAILED: why WAL stopped arriving (receive-wal down, its slot lost)."""
+    checked = run(["barman", "check", server])
+    return [line.strip() for line in (checked.stdout or "").splitlines() if "FAILED" in line]
+
+
 def has_archived_wal(wals: str | None, find: Callable[[str], list[str]] = glob.glob) -> bool:
     """Whether Barman's archive (<wals_directory>/<16 characters>/<segment>) holds any segment."""
     return wals is None or bool(find(os.path.join(glob.escape(wals), "[0-9A-F]" * 16, "[0-9A-F]" * 24 + "*")))
@@ -215,6 +223,7 @@ def _one_backup(
     while status not in FINAL:
         if clock() - started > waits.timeout:
             report["error"] = f"still {status} after {waits.timeout:.0f} s"
+            report["barman_check"] = check_failures(run, server)
             break
         if last_switch is None or clock() - last_switch > SWITCH_AGAIN_AFTER:
             problems = close_end_segment(run, server, settings.get("conninfo"))[1]
@@ -258,6 +267,7 @@ def archive_current_wal(
         if clock() - started > waits.timeout:
             report["error"] = f"{wal} not archived after {waits.timeout:.0f} s"
             report["problems"] = problems
+            report["barman_check"] = check_failures(run, server)
             break
         waits.sleep(waits.poll)
     return _done(report, clock() - started)
