@@ -175,8 +175,12 @@ def _bundled_collection(fqcn: str) -> Path:
 @nox.session
 @timed
 def unit(session: nox.Session) -> None:
-    """pytest: unit tests of modules, module_utils, filters and the task helpers."""
-    session.run("pytest", "-q", *(session.posargs or ["tests"]))
+    """pytest: unit tests of modules, module_utils, filters and the task helpers.
+
+    One worker per core (pytest-xdist): most of the time is ansible-playbook runs of the preflight tests.
+    `nox -s unit -- -n 0 tests/test_x.py` runs serially.
+    """
+    session.run("pytest", "-q", "-n", "auto", *(session.posargs or ["tests"]))
 
 
 @nox.session(default=True)

@@ -135,8 +135,8 @@ def test_switches_again_when_the_segment_never_arrives():
     assert 2 <= switches <= 40 / obb.SWITCH_AGAIN_AFTER + 1
 
 
-# Seen in CI: Barman's slot was invalidated (max_slot_wal_keep_size), receive-wal failed on every restart and the
-# backup waited its whole timeout; the report now says what barman check says.
+# Seen in CI: Barman's slot was invalidated (max_slot_wal_keep_size), receive-wal failed on every restart
+# and the backup waited its whole timeout; the report now says what barman check says.
 LOST_SLOT_CHECK = """Server node1:
 \tPostgreSQL: OK
 \treplication slot: FAILED (slot 'barman' not active: is 'receive-wal' running?)

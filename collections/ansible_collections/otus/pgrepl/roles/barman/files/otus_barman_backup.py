@@ -135,7 +135,7 @@ def close_end_segment(run: Run, server: str, dsn: str | None) -> tuple[str | Non
 
 
 def check_failures(run: Run, server: str) -> list[str]:
-    """The lines `barman check SERVER` marks FAILED: why WAL stopped arriving (receive-wal down, its slot lost)."""
+    """`barman check SERVER`'s FAILED lines: why WAL stopped arriving (receive-wal down, its slot lost)."""
     checked = run(["barman", "check", server])
     return [line.strip() for line in (checked.stdout or "").splitlines() if "FAILED" in line]
 
