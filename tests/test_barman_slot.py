@@ -304,6 +304,67 @@ def test_slot_that_never_activates_fails_with_barmans_hints(run_module):
     assert "receive_wal_running: FAILED" in result["msg"]
 
 
+def _with_conninfo(fake, psql):
+    """Barman's show-servers with a conninfo, and psql on it answering PSQL(argv)."""
+    shown = fake.__call__
+
+    def barman(argv, kwargs):
+        rc, out, err = shown(argv, kwargs)
+        if "show-servers" in argv and rc == 0:
+            info = json.loads(out)
+            info["node1"]["conninfo"] = "host=10.0.0.2 port=5432 user=barman dbname=postgres"
+            out = json.dumps(info)
+        return rc, out, err
+
+    return FakeRunner(
+        handlers={"psql": psql, "barman": barman, "systemctl": lambda a, k: fake(["barman", "cron"], k)}
+    )
+
+
+# As psql -XAt printed it on the stand (PostgreSQL 17) after checkpoints past max_slot_wal_keep_size.
+@pytest.mark.parametrize(
+    "answer, reason", [("lost|wal_removed\n", "wal_removed"), ("lost|\n", "invalidated")]
+)
+def test_a_lost_slot_fails_at_once_and_says_how_to_stream_again(run_module, answer, reason):
+    fake = FakeBarman(slot=True, active=False, running=False)
+    calls = _with_conninfo(fake, lambda argv, kw: (0, answer, ""))
+    result, failed = run_module(
+        barman_slot.main, dict(BASE, wait_timeout=60, stop_command=["systemctl", "stop", "x.service"]), calls
+    )
+    assert failed
+    assert f"Barman's slot 'barman' on the primary of 'node1' is lost ({reason})" in result["msg"]
+    assert "systemctl stop x.service" in result["msg"] and "barman receive-wal --reset node1" in result["msg"]
+    assert changes(calls) == []
+    (query,) = calls.ran("psql")
+    assert query[query.index("-c") + 1].endswith("WHERE s.slot_name = 'barman'")
+    assert calls.envs[calls.calls.index(query)] == {"PGCONNECT_TIMEOUT": "10"}
+
+
+@pytest.mark.parametrize(
+    "psql",
+    [
+        lambda argv, kw: (0, "reserved|\n", ""),
+        lambda argv, kw: (0, "|\n", ""),  # a slot made and never used yet
+        lambda argv, kw: (2, "", "psql: error: connection refused"),
+    ],
+)
+def test_a_slot_that_is_not_lost_is_started_as_before(run_module, psql):
+    fake = FakeBarman(slot=True, active=False, running=False)
+    calls = _with_conninfo(fake, psql)
+    result, failed = run_module(
+        barman_slot.main, dict(BASE, start_command=["systemctl", "start", "x.service"]), calls
+    )
+    assert not failed, result["msg"]
+    assert ["systemctl", "start", "x.service"] in calls.calls
+
+
+def test_a_streaming_slot_is_not_asked_about(run_module):
+    fake = FakeBarman(slot=True, active=True, running=True)
+    calls = _with_conninfo(fake, lambda argv, kw: (0, "lost|wal_removed\n", ""))
+    result, failed = run_module(barman_slot.main, BASE, calls)
+    assert not failed and calls.ran("psql") == []
+
+
 def test_runs_barman_as_the_barman_user_when_root(run_module, monkeypatch):
     monkeypatch.setattr("os.geteuid", lambda: 0)
     monkeypatch.setattr("pwd.getpwnam", lambda name: object())
