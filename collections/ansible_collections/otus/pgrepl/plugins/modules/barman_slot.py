@@ -27,9 +27,10 @@ description:
     resets it to the primary's current WAL file, starts it again and waits; the result then names the
     WAL range missing from Barman's archive (RV(wal_gap), RV(gap_report), also a warning). Otherwise it
     fails with Barman's checks and the diagnosis, and resets nothing.
-  - A slot PostgreSQL invalidated (C(wal_status) C(lost) in C(pg_replication_slots), read through Barman's
-    C(conninfo)) cannot stream again. The module then fails at once, changes nothing, and says how to bring
-    streaming back (a new slot, C(barman receive-wal --reset), and a new full backup, as the archive has a gap).
+  - A slot PostgreSQL invalidated (C(wal_status) C(lost) or an C(invalidation_reason) in
+    C(pg_replication_slots), read through Barman's C(conninfo)) holds no WAL for Barman. The module then
+    fails at once, changes nothing, and says how to bring streaming back (a new slot,
+    C(barman receive-wal --reset), and a new full backup, as the archive has a gap).
   - Reads the state with C(barman -f json show-servers) and C(barman -f json check); every barman command
     runs as O(barman_user).
 options:
@@ -404,9 +405,11 @@ class SlotManager:
         self.diagnose_and_reset(self.cli.server(name), problem)
 
     def lost_slot(self, server, slot_name):
-        """Why the slot can never stream again when PostgreSQL invalidated it (wal_status 'lost'), else None.
+        """Why the slot is of no use again when PostgreSQL invalidated it, else None.
 
-        Read through Barman's conninfo (its user holds pg_monitor); no answer is not a verdict: None.
+        wal_status 'lost', or an invalidation_reason (PostgreSQL 17 lets a client attach to an invalidated
+        physical slot again, which then shows 'unreserved' but holds no WAL for it). Read through Barman's
+        conninfo (its user holds pg_monitor); no answer is not a verdict: None.
         """
         conninfo = server.get("conninfo")
         if not conninfo or not is_valid_slot_name(slot_name):
@@ -416,18 +419,20 @@ class SlotManager:
             "SELECT s.wal_status, to_jsonb(s) ->> 'invalidation_reason' FROM pg_replication_slots s "
             f"WHERE s.slot_name = '{slot_name}'"
         )
-        argv = self.cli.as_user(["psql", "-XAtw", "-d", conninfo, "-c", query])
+        # A primary that accepts the connection and then stalls must not hang the run.
+        argv = ["timeout", "30", *self.cli.as_user(["psql", "-XAtw", "-d", conninfo, "-c", query])]
         rc, out, dummy = self.module.run_command(argv, environ_update={"PGCONNECT_TIMEOUT": "10"})
         status, sep, reason = out.strip().partition("|")
-        if rc != 0 or status != "lost":
+        if rc != 0 or not (status == "lost" or reason):
             return None
         name = self.p["server"]
         stop = " ".join(self.p["stop_command"]) or f"barman receive-wal --stop {name}"
         return (
             f"Barman's slot {slot_name!r} on the primary of '{name}' is lost ({reason or 'invalidated'}): PostgreSQL "
-            "removed WAL the slot held (max_slot_wal_keep_size), so receive-wal cannot stream through it and "
-            "Barman's archive has a gap. Nothing was changed. To stream again: stop receive-wal "
-            f"({stop}), then as {self.p['barman_user']}: barman receive-wal --drop-slot {name}; "
+            "removed WAL the slot held (max_slot_wal_keep_size), so the slot keeps nothing for Barman and "
+            "Barman's archive has a gap. This task changed nothing. To stream again: stop barman cron's "
+            f"schedule and receive-wal ({stop}), then as {self.p['barman_user']}: "
+            f"barman receive-wal --drop-slot {name}; "
             f"barman receive-wal --create-slot {name}; barman receive-wal --reset {name}; run the site playbook "
             "again and take a new full backup (docs/troubleshooting.md)."
         )
