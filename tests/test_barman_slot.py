@@ -90,6 +90,7 @@ class FakeBarman:
         self.wals = None
         self.diverged = False  # pg_receivewal cannot start until receive-wal --reset
         self.systemid_ok = True
+        self.conninfo = None  # Barman's (non-replication) conninfo, shown when set
 
     def with_primary(self, tmp_path, primary, streaming=(), archived=()):
         self.primary = primary
@@ -143,6 +144,8 @@ class FakeBarman:
                 "streaming_archiver": True,
                 "replication_slot": self.record(),
             }
+            if self.conninfo:
+                info["conninfo"] = self.conninfo
             if not self.reachable:
                 info["connection_error"] = (
                     'connection to server at "10.0.0.1", port 5432 failed: Connection refused'
@@ -182,10 +185,11 @@ class FakeBarman:
         return 2, "", f"unexpected barman call {args}"
 
 
-def runner(fake: FakeBarman) -> FakeRunner:
+def runner(fake: FakeBarman, psql=None) -> FakeRunner:
+    """psql: answers psql on Barman's conninfo instead of the primary's replication commands."""
     return FakeRunner(
         handlers={
-            "psql": fake.primary,
+            "psql": psql or fake.primary,
             "barman": fake,
             "systemctl": lambda argv, kw: fake(["barman", "cron"], kw),
         }
@@ -304,21 +308,7 @@ def test_slot_that_never_activates_fails_with_barmans_hints(run_module):
     assert "receive_wal_running: FAILED" in result["msg"]
 
 
-def _with_conninfo(fake, psql):
-    """Barman's show-servers with a conninfo, and psql on it answering PSQL(argv)."""
-    shown = fake.__call__
-
-    def barman(argv, kwargs):
-        rc, out, err = shown(argv, kwargs)
-        if "show-servers" in argv and rc == 0:
-            info = json.loads(out)
-            info["node1"]["conninfo"] = "host=10.0.0.2 port=5432 user=barman dbname=postgres"
-            out = json.dumps(info)
-        return rc, out, err
-
-    return FakeRunner(
-        handlers={"psql": psql, "barman": barman, "systemctl": lambda a, k: fake(["barman", "cron"], k)}
-    )
+CONNINFO = "host=10.0.0.2 port=5432 user=barman dbname=postgres"
 
 
 # As psql -XAt printed it on the stand (PostgreSQL 17) after checkpoints past max_slot_wal_keep_size.
@@ -332,7 +322,8 @@ def _with_conninfo(fake, psql):
 )
 def test_a_lost_slot_fails_at_once_and_says_how_to_stream_again(run_module, answer, reason):
     fake = FakeBarman(slot=True, active=False, running=False)
-    calls = _with_conninfo(fake, lambda argv, kw: (0, answer, ""))
+    fake.conninfo = CONNINFO
+    calls = runner(fake, lambda argv, kw: (0, answer, ""))
     result, failed = run_module(
         barman_slot.main, dict(BASE, wait_timeout=60, stop_command=["systemctl", "stop", "x.service"]), calls
     )
@@ -356,7 +347,8 @@ def test_a_lost_slot_fails_at_once_and_says_how_to_stream_again(run_module, answ
 )
 def test_a_slot_that_is_not_lost_is_started_as_before(run_module, psql):
     fake = FakeBarman(slot=True, active=False, running=False)
-    calls = _with_conninfo(fake, psql)
+    fake.conninfo = CONNINFO
+    calls = runner(fake, psql)
     result, failed = run_module(
         barman_slot.main, dict(BASE, start_command=["systemctl", "start", "x.service"]), calls
     )
@@ -366,7 +358,8 @@ def test_a_slot_that_is_not_lost_is_started_as_before(run_module, psql):
 
 def test_a_streaming_slot_is_not_asked_about(run_module):
     fake = FakeBarman(slot=True, active=True, running=True)
-    calls = _with_conninfo(fake, lambda argv, kw: (0, "lost|wal_removed\n", ""))
+    fake.conninfo = CONNINFO
+    calls = runner(fake, lambda argv, kw: (0, "lost|wal_removed\n", ""))
     result, failed = run_module(barman_slot.main, BASE, calls)
     assert not failed and calls.ran("psql") == []
 
