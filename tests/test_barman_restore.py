@@ -33,7 +33,14 @@ def wal_index(tmp_path):
     return index
 
 
-def fake_barman(backups=BACKUPS, restore_rc=0, extra=()):
+LOST = (
+    "EXCEPTION: [Errno 2] No such file or directory: '/tmp/barman_recovery-8siw_v6z/recovery.signal'\n"
+    "See log file for more details."
+)
+
+
+def fake_barman(backups=BACKUPS, restore_rc=0, extra=(), restore_errors=()):
+    errors = list(restore_errors)
     listing = [{"backup_id": i, "status": "DONE"} for i in backups] + list(extra)
 
     def handler(argv, _kw):
@@ -49,6 +56,8 @@ def fake_barman(backups=BACKUPS, restore_rc=0, extra=()):
             return 0, json.dumps({"node1": shown}), ""
         if cmd == "show-servers":
             return 0, json.dumps({"node1": {"wals_directory": WALS["dir"]}}), ""
+        if cmd == "restore" and errors:
+            return 1, "Copying the base backup.", errors.pop(0)
         if cmd == "restore":
             return restore_rc, "Restore operation completed", "" if restore_rc == 0 else "boom"
         return 1, "", f"unexpected {argv}"
@@ -58,7 +67,7 @@ def fake_barman(backups=BACKUPS, restore_rc=0, extra=()):
 
 def runner(dest_state="absent", **kw):
     def sh(argv, _kw):
-        if "rm -rf" in " ".join(argv):
+        if "rm -rf" in " ".join(argv) or "-delete" in " ".join(argv):
             return 0, "", ""
         return 0, dest_state + "\n", ""
 
@@ -324,3 +333,51 @@ def test_wal_index_helpers():
     assert rt.newest_archived(text) == ("000000020000000000000010", 7.0)
     assert rt.newest_archived("") == (None, None)
     assert rt.format_lsn(wp.parse_wal_file("0000000100000001000000FF")["end"]) == "2/0"
+
+
+@pytest.mark.parametrize("state", ["absent", "empty", "used"])
+def test_a_restore_that_lost_barmans_temporary_directory_is_emptied_and_run_once_more(
+    run_module, monkeypatch, state
+):
+    warned = []
+    monkeypatch.setattr(barman_restore.AnsibleModule, "warn", lambda self, text: warned.append(text))
+    calls = runner(dest_state=state, restore_errors=[LOST])
+    result, failed = run_module(barman_restore.main, dict(BASE, force=True), calls)
+    assert not failed, result
+    first, second = restore_call(calls)
+    assert first == second
+    (empty,) = [c for c in calls.ran("sh") if "-delete" in " ".join(c)]
+    assert calls.calls.index(first) < calls.calls.index(empty) < len(calls.calls) - 1
+    assert empty[-1] == "/restore/node1"
+    assert "barman_recovery-8siw_v6z" in result["retried"]
+    assert any("lost its temporary directory" in w for w in warned)
+    assert ("moved_aside" in result) == (state == "used")
+
+
+def test_a_second_loss_fails_and_puts_the_old_directory_back(run_module):
+    calls = runner(dest_state="used", restore_errors=[LOST, LOST])
+    result, failed = run_module(barman_restore.main, dict(BASE, force=True), calls)
+    assert failed and "put back" in result["msg"] and "barman_recovery-" in result["msg"]
+    assert len(restore_call(calls)) == 2
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "ERROR: Failure copying base backup: data transfer failure",
+        "EXCEPTION: [Errno 2] No such file or directory: '/var/lib/barman/node1/base/x/backup.info'",
+    ],
+)
+def test_other_failures_are_not_run_again(run_module, error):
+    calls = runner(dest_state="empty", restore_errors=[error])
+    result, failed = run_module(barman_restore.main, BASE, calls)
+    assert failed and "retried" not in result
+    assert len(restore_call(calls)) == 1
+    assert not [c for c in calls.ran("sh") if "-delete" in " ".join(c)]
+
+
+def test_an_uninspected_destination_is_not_emptied_for_a_second_run(run_module):
+    calls = runner(restore_errors=[LOST])
+    result, failed = run_module(barman_restore.main, dict(BASE, check_destination=False), calls)
+    assert failed and "retried" not in result
+    assert len(restore_call(calls)) == 1 and calls.ran("sh") == []

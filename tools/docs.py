@@ -25,8 +25,9 @@ def _text(value) -> str:
     if isinstance(value, list):
         value = " ".join(str(v) for v in value)
     text = str(value).replace("\n", " ").replace("|", "\\|")
-    # Ansible's markup: C(x) code, O(x) option, V(x) value, M(x) module, I(x) italic.
-    for mark in ("C", "O", "V", "M", "I"):
+    # Ansible's markup: RV(x) return value, C(x) code, O(x) option, V(x) value, M(x) module,
+    # I(x) italic. RV first: V( would otherwise match inside it.
+    for mark in ("RV", "C", "O", "V", "M", "I"):
         out, rest = "", text
         token = f"{mark}("
         while token in rest:
@@ -124,7 +125,7 @@ def modules_reference() -> str:
                 cells = [
                     f"`{key}`",
                     ret.get("type", ""),
-                    ret.get("returned", ""),
+                    _text(ret.get("returned")),
                     _text(ret.get("description")),
                 ]
                 parts.append("| " + " | ".join(cells) + " |")
