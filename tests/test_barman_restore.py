@@ -354,6 +354,16 @@ def test_a_restore_that_lost_barmans_temporary_directory_is_emptied_and_run_once
     assert ("moved_aside" in result) == (state == "used")
 
 
+def test_rsync_losing_the_temporary_directory_counts_too():
+    assert barman_restore.lost_tempdir(
+        "ERROR: remote copy of recovery.signal failed: rsync error:\n"
+        'rsync: [sender] change_dir "/tmp/barman_recovery-ab12cd34" failed: No such file or directory (2)'
+    )
+    assert not barman_restore.lost_tempdir(
+        "EXCEPTION: [Errno 2] No such file or directory: '/var/lib/barman/x'\n/tmp/barman_recovery-a"
+    )
+
+
 def test_a_second_loss_fails_and_puts_the_old_directory_back(run_module):
     calls = runner(dest_state="used", restore_errors=[LOST, LOST])
     result, failed = run_module(barman_restore.main, dict(BASE, force=True), calls)

@@ -210,7 +210,9 @@ from ansible_collections.otus.pgrepl.plugins.module_utils.restore_target import 
 )
 
 # Barman's own temporary directory vanished under it: the worker clean-up race described above.
-_LOST_TEMPDIR = re.compile(r"No such file or directory: '[^']*/barman_recovery-[^'/]*(/[^']*)?'")
+# Python's ENOENT ("No such file or directory: '/tmp/barman_recovery-x/recovery.signal'") or
+# rsync's ('change_dir "/tmp/barman_recovery-x" failed: No such file or directory'), on one line.
+_LOST_TEMPDIR = re.compile(r"^(?=.*/barman_recovery-)(?=.*No such file or directory).*$", re.MULTILINE)
 
 
 def lost_tempdir(text):
