@@ -33,13 +33,16 @@ def wal_index(tmp_path):
     return index
 
 
+# What CI's restore scenario printed when Barman lost its temporary directory.
 LOST = (
+    "err",
     "EXCEPTION: [Errno 2] No such file or directory: '/tmp/barman_recovery-8siw_v6z/recovery.signal'\n"
-    "See log file for more details."
+    "See log file for more details.",
 )
+SSH = "ssh -o BatchMode=yes postgres@10.0.0.3"
 
 
-def fake_barman(backups=BACKUPS, restore_rc=0, extra=(), restore_errors=()):
+def fake_barman(backups=BACKUPS, restore_rc=0, extra=(), restore_errors=(), backup_type="full"):
     errors = list(restore_errors)
     listing = [{"backup_id": i, "status": "DONE"} for i in backups] + list(extra)
 
@@ -52,12 +55,18 @@ def fake_barman(backups=BACKUPS, restore_rc=0, extra=(), restore_errors=()):
             backup_id = argv[-1]
             end_time, end_lsn = backups[backup_id]
             info = {"end_time": end_time, "end_lsn": end_lsn}
-            shown = {"backup_id": backup_id, "status": "DONE", "base_backup_information": info}
+            shown = {
+                "backup_id": backup_id,
+                "status": "DONE",
+                "backup_type": backup_type,
+                "base_backup_information": info,
+            }
             return 0, json.dumps({"node1": shown}), ""
         if cmd == "show-servers":
             return 0, json.dumps({"node1": {"wals_directory": WALS["dir"]}}), ""
         if cmd == "restore" and errors:
-            return 1, "Copying the base backup.", errors.pop(0)
+            stream, text = errors.pop(0)
+            return (1, text, "") if stream == "out" else (1, "Copying the base backup.", text)
         if cmd == "restore":
             return restore_rc, "Restore operation completed", "" if restore_rc == 0 else "boom"
         return 1, "", f"unexpected {argv}"
@@ -335,29 +344,49 @@ def test_wal_index_helpers():
     assert rt.format_lsn(wp.parse_wal_file("0000000100000001000000FF")["end"]) == "2/0"
 
 
+def remote(dest_state="absent", empty_rc=0, backup_type="incremental", **kw):
+    """A runner for a destination behind SSH; records the shell scripts it was asked to run."""
+
+    def ssh(argv, _kw):
+        script = argv[-1]
+        if "-delete" in script:
+            return empty_rc, "", "" if empty_rc == 0 else "find: cannot delete"
+        if "rm -rf" in script or script.startswith("mv "):
+            return 0, "", ""
+        return 0, dest_state + "\n", ""
+
+    return FakeRunner({"barman": fake_barman(backup_type=backup_type, **kw), "ssh": ssh})
+
+
+def scripts(calls, word):
+    return [c for c in calls.ran("ssh") if word in c[-1]]
+
+
 @pytest.mark.parametrize("state", ["absent", "empty", "used"])
+@pytest.mark.parametrize("stream", ["err", "out"])
 def test_a_restore_that_lost_barmans_temporary_directory_is_emptied_and_run_once_more(
-    run_module, monkeypatch, state
+    run_module, monkeypatch, state, stream
 ):
     warned = []
     monkeypatch.setattr(barman_restore.AnsibleModule, "warn", lambda self, text: warned.append(text))
-    calls = runner(dest_state=state, restore_errors=[LOST])
-    result, failed = run_module(barman_restore.main, dict(BASE, force=True), calls)
+    calls = remote(dest_state=state, restore_errors=[(stream, LOST[1])])
+    result, failed = run_module(barman_restore.main, dict(BASE, force=True, remote_ssh_command=SSH), calls)
     assert not failed, result
     first, second = restore_call(calls)
-    assert first == second
-    (empty,) = [c for c in calls.ran("sh") if "-delete" in " ".join(c)]
-    assert calls.calls.index(first) < calls.calls.index(empty) < len(calls.calls) - 1
-    assert empty[-1] == "/restore/node1"
+    (empty,) = scripts(calls, "-delete")
+    assert calls.calls.index(first) < calls.calls.index(empty) and calls.calls[-1] == second == first
+    assert empty[:4] == ["ssh", "-o", "BatchMode=yes", "postgres@10.0.0.3"]
+    assert empty[-1].endswith(" /restore/node1") and "find -H" in empty[-1]
     assert "barman_recovery-8siw_v6z" in result["retried"]
-    assert any("lost its temporary directory" in w for w in warned)
+    assert any("lost its temporary directory" in w and "recovery.signal" in w for w in warned)
     assert ("moved_aside" in result) == (state == "used")
 
 
 def test_rsync_losing_the_temporary_directory_counts_too():
+    # Barman prints a failed rsync as its CommandFailedException's dict, on one line.
     assert barman_restore.lost_tempdir(
-        "ERROR: remote copy of recovery.signal failed: rsync error:\n"
-        'rsync: [sender] change_dir "/tmp/barman_recovery-ab12cd34" failed: No such file or directory (2)'
+        "ERROR: remote copy of recovery.signal failed: {'ret': 23, 'out': '', 'err': 'rsync: [sender] "
+        'change_dir "/tmp/barman_recovery-ab12cd34" failed: No such file or directory (2)\\n\'}'
     )
     assert not barman_restore.lost_tempdir(
         "EXCEPTION: [Errno 2] No such file or directory: '/var/lib/barman/x'\n/tmp/barman_recovery-a"
@@ -365,29 +394,48 @@ def test_rsync_losing_the_temporary_directory_counts_too():
 
 
 def test_a_second_loss_fails_and_puts_the_old_directory_back(run_module):
-    calls = runner(dest_state="used", restore_errors=[LOST, LOST])
-    result, failed = run_module(barman_restore.main, dict(BASE, force=True), calls)
+    calls = remote(dest_state="used", restore_errors=[LOST, LOST])
+    result, failed = run_module(barman_restore.main, dict(BASE, force=True, remote_ssh_command=SSH), calls)
     assert failed and "put back" in result["msg"] and "barman_recovery-" in result["msg"]
-    assert len(restore_call(calls)) == 2
+    assert len(restore_call(calls)) == 2 and len(scripts(calls, "rm -rf --")) == 1
+
+
+def test_a_destination_that_cannot_be_emptied_fails_and_puts_the_old_directory_back(run_module):
+    calls = remote(dest_state="used", empty_rc=1, restore_errors=[LOST])
+    result, failed = run_module(barman_restore.main, dict(BASE, force=True, remote_ssh_command=SSH), calls)
+    assert failed and "cannot empty" in result["msg"] and "put back" in result["msg"]
+    assert len(restore_call(calls)) == 1 and len(scripts(calls, "rm -rf --")) == 1
 
 
 @pytest.mark.parametrize(
-    "error",
+    ("error", "args", "backup_type"),
     [
-        "ERROR: Failure copying base backup: data transfer failure",
-        "EXCEPTION: [Errno 2] No such file or directory: '/var/lib/barman/node1/base/x/backup.info'",
+        (
+            ("err", "ERROR: Failure copying base backup: data transfer failure"),
+            {"remote_ssh_command": SSH},
+            None,
+        ),
+        (
+            (
+                "err",
+                "EXCEPTION: [Errno 2] No such file or directory: '/var/lib/barman/node1/base/x/backup.info'",
+            ),
+            {"remote_ssh_command": SSH},
+            None,
+        ),
+        # The race needs pg_combinebackup's handler (incremental) and rsync's workers (remote).
+        (LOST, {"remote_ssh_command": SSH}, "full"),
+        (LOST, {}, None),
+        # Not inspected: what is in the destination may not be the failed run's.
+        (LOST, {"remote_ssh_command": SSH, "check_destination": False}, None),
     ],
 )
-def test_other_failures_are_not_run_again(run_module, error):
-    calls = runner(dest_state="empty", restore_errors=[error])
-    result, failed = run_module(barman_restore.main, BASE, calls)
+def test_other_failures_are_not_run_again(run_module, error, args, backup_type):
+    kind = backup_type or "incremental"
+    calls = remote(dest_state="empty", restore_errors=[error], backup_type=kind) if args else None
+    if calls is None:
+        calls = runner(dest_state="empty", restore_errors=[error], backup_type=kind)
+    result, failed = run_module(barman_restore.main, dict(BASE, **args), calls)
     assert failed and "retried" not in result
     assert len(restore_call(calls)) == 1
-    assert not [c for c in calls.ran("sh") if "-delete" in " ".join(c)]
-
-
-def test_an_uninspected_destination_is_not_emptied_for_a_second_run(run_module):
-    calls = runner(restore_errors=[LOST])
-    result, failed = run_module(barman_restore.main, dict(BASE, check_destination=False), calls)
-    assert failed and "retried" not in result
-    assert len(restore_call(calls)) == 1 and calls.ran("sh") == []
+    assert not [c for c in calls.calls if "-delete" in " ".join(c)]

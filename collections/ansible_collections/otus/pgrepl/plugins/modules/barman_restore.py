@@ -19,12 +19,14 @@ description:
     proves unreachable.
   - When the copy fails after the old directory was renamed aside, the half-written copy is removed and
     the old directory put back.
-  - Barman 3.13 to 3.19 can fail a remote restore of an incremental backup at random (1 of 80 runs in one stress test)
-    with C(No such file or directory) on its own C(barman_recovery-) temporary directory. The SIGTERM handler
-    Barman installs for C(pg_combinebackup) is inherited by its copy workers; a worker that is stopped while
-    it exits runs the parent's clean-up and removes that directory. When O(destination) was inspected
-    (O(check_destination)), the module then empties what the failed run wrote and runs the same C(barman
-    restore) once more, with a warning; RV(retried) holds the first failure.
+  - Barman (3.13.3 as packaged by Debian; 3.19.1's code is the same) with Python 3.13 or older can fail a
+    remote restore of an incremental backup at random with C(No such file or directory) on its own
+    C(barman_recovery-) temporary directory. Setting up C(pg_combinebackup) installs a SIGTERM handler that
+    calls C(sys.exit) and is never removed; the forked rsync copy workers inherit it, and a worker stopped by
+    the pool's C(terminate) apparently unwinds into the parent's frames and runs its clean-up, which removes
+    that directory. For that case only (remote, incremental, O(check_destination)), the module empties what
+    the failed run wrote and runs the same C(barman restore) once more, with a warning; RV(retried) holds
+    the first failure.
   - Refuses a destination that is not empty or holds a C(postmaster.pid) unless O(force=true); with
     O(force=true) the old directory is renamed aside (C(<destination>.before-restore-<time>)), never deleted.
   - It does not start PostgreSQL; the C(otus.pgrepl.barman_restore) role lays down the configuration and
@@ -216,8 +218,8 @@ _LOST_TEMPDIR = re.compile(r"^(?=.*/barman_recovery-)(?=.*No such file or direct
 
 
 def lost_tempdir(text):
-    """True when Barman failed because its barman_recovery- temporary directory was removed under it."""
-    return bool(_LOST_TEMPDIR.search(text or ""))
+    """The line saying Barman's barman_recovery- temporary directory was removed under it, or None."""
+    return _LOST_TEMPDIR.search(text or "")
 
 
 _FLAG = {"time": "--target-time", "lsn": "--target-lsn", "xid": "--target-xid", "name": "--target-name"}
@@ -265,7 +267,8 @@ class Destination:
 
     def empty(self):
         """Remove what a failed run wrote; only called on a directory that was absent, empty or moved aside."""
-        script = '[ ! -e "$1" ] || find "$1" -mindepth 1 -delete'
+        # -H: a destination that is a symlink is emptied where it points, as state() saw it.
+        script = '[ ! -e "$1" ] || find -H "$1" -mindepth 1 -delete'
         rc, out, err = self._run(["sh", "-c", script, "sh", self.path])
         if rc != 0:
             raise BarmanError(
@@ -391,18 +394,24 @@ class Restore:
             return self.result
         started = time.monotonic()
         rc, out, err = self.module.run_command(argv)
-        if rc != 0 and self.p["check_destination"] and lost_tempdir(f"{out}\n{err}"):
-            # The destination was absent, empty or moved aside before this run, so what is
-            # there now is the failed run's own copy.
+        lost = rc != 0 and lost_tempdir(f"{out}\n{err}")
+        # Only the race's own path: a remote copy (rsync workers) of an incremental backup
+        # (pg_combinebackup's handler), into a destination inspected above, which was absent,
+        # empty or moved aside, so what is there now is the failed run's own copy.
+        if lost and self.p["check_destination"] and self.dest.ssh and self.result["backup_type"] == "incremental":
             self.result["retried"] = (err or out).strip()[-2000:]
             self.module.warn(
-                "barman restore lost its temporary directory (a Barman worker clean-up race on "
-                f"incremental restores) and is run once more: {self.result['retried'].splitlines()[0]}"
+                "barman restore lost its temporary directory (a clean-up race between Barman's copy "
+                f"workers on incremental restores) and is run once more: {lost.group(0).strip()}"
             )
-            self.dest.empty()
-            self.result["commands"].append(f"find {self.dest.path} -mindepth 1 -delete")
-            self.result["commands"].append(shlex.join(argv))
-            rc, out, err = self.module.run_command(argv)
+            try:
+                self.dest.empty()
+            except BarmanError as exc:
+                rc, out, err = 1, "", str(exc)
+            else:
+                self.result["commands"].append(f"find -H {shlex.quote(self.dest.describe())} -mindepth 1 -delete")
+                self.result["commands"].append(shlex.join(argv))
+                rc, out, err = self.module.run_command(argv)
         self.result["seconds"] = round(time.monotonic() - started, 3)
         self.result["stdout"] = out
         if rc != 0:
