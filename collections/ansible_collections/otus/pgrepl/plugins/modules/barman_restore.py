@@ -398,7 +398,12 @@ class Restore:
         # Only the race's own path: a remote copy (rsync workers) of an incremental backup
         # (pg_combinebackup's handler), into a destination inspected above, which was absent,
         # empty or moved aside, so what is there now is the failed run's own copy.
-        if lost and self.p["check_destination"] and self.dest.ssh and self.result["backup_type"] == "incremental":
+        if (
+            lost
+            and self.p["check_destination"]
+            and self.dest.ssh
+            and self.result["backup_type"] == "incremental"
+        ):
             self.result["retried"] = (err or out).strip()[-2000:]
             self.module.warn(
                 "barman restore lost its temporary directory (a clean-up race between Barman's copy "
@@ -409,7 +414,9 @@ class Restore:
             except BarmanError as exc:
                 rc, out, err = 1, "", str(exc)
             else:
-                self.result["commands"].append(f"find -H {shlex.quote(self.dest.describe())} -mindepth 1 -delete")
+                self.result["commands"].append(
+                    f"find -H {shlex.quote(self.dest.describe())} -mindepth 1 -delete"
+                )
                 self.result["commands"].append(shlex.join(argv))
                 rc, out, err = self.module.run_command(argv)
         self.result["seconds"] = round(time.monotonic() - started, 3)
