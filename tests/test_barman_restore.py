@@ -74,19 +74,19 @@ def fake_barman(backups=BACKUPS, restore_rc=0, extra=(), restore_errors=(), back
     return handler
 
 
-def runner(dest_state="absent", **kw):
-    def sh(argv, _kw):
-        if "rm -rf" in " ".join(argv) or "-delete" in " ".join(argv):
+def runner(dest_state="absent", remote=False, empty_rc=0, **kw):
+    """Barman plus the destination's shell, here or (remote=True) behind SSH, where every command
+    reaches the host as one string."""
+
+    def shell(argv, _kw):
+        script = argv[-1] if remote else " ".join(argv)
+        if "-delete" in script:
+            return empty_rc, "", "" if empty_rc == 0 else "find: cannot delete"
+        if "rm -rf" in script or script.startswith("mv "):
             return 0, "", ""
         return 0, dest_state + "\n", ""
 
-    return FakeRunner(
-        {
-            "barman": fake_barman(**kw),
-            "sh": sh,
-            "mv": lambda a, k: (0, "", ""),
-        }
-    )
+    return FakeRunner({"barman": fake_barman(**kw), "ssh" if remote else "sh": shell, "mv": shell})
 
 
 def restore_call(calls):
@@ -344,20 +344,6 @@ def test_wal_index_helpers():
     assert rt.format_lsn(wp.parse_wal_file("0000000100000001000000FF")["end"]) == "2/0"
 
 
-def remote(dest_state="absent", empty_rc=0, backup_type="incremental", **kw):
-    """A runner for a destination behind SSH; records the shell scripts it was asked to run."""
-
-    def ssh(argv, _kw):
-        script = argv[-1]
-        if "-delete" in script:
-            return empty_rc, "", "" if empty_rc == 0 else "find: cannot delete"
-        if "rm -rf" in script or script.startswith("mv "):
-            return 0, "", ""
-        return 0, dest_state + "\n", ""
-
-    return FakeRunner({"barman": fake_barman(backup_type=backup_type, **kw), "ssh": ssh})
-
-
 def scripts(calls, word):
     return [c for c in calls.ran("ssh") if word in c[-1]]
 
@@ -369,7 +355,7 @@ def test_a_restore_that_lost_barmans_temporary_directory_is_emptied_and_run_once
 ):
     warned = []
     monkeypatch.setattr(barman_restore.AnsibleModule, "warn", lambda self, text: warned.append(text))
-    calls = remote(dest_state=state, restore_errors=[(stream, LOST[1])])
+    calls = runner(state, remote=True, backup_type="incremental", restore_errors=[(stream, LOST[1])])
     result, failed = run_module(barman_restore.main, dict(BASE, force=True, remote_ssh_command=SSH), calls)
     assert not failed, result
     first, second = restore_call(calls)
@@ -394,14 +380,14 @@ def test_rsync_losing_the_temporary_directory_counts_too():
 
 
 def test_a_second_loss_fails_and_puts_the_old_directory_back(run_module):
-    calls = remote(dest_state="used", restore_errors=[LOST, LOST])
+    calls = runner("used", remote=True, backup_type="incremental", restore_errors=[LOST, LOST])
     result, failed = run_module(barman_restore.main, dict(BASE, force=True, remote_ssh_command=SSH), calls)
     assert failed and "put back" in result["msg"] and "barman_recovery-" in result["msg"]
     assert len(restore_call(calls)) == 2 and len(scripts(calls, "rm -rf --")) == 1
 
 
 def test_a_destination_that_cannot_be_emptied_fails_and_puts_the_old_directory_back(run_module):
-    calls = remote(dest_state="used", empty_rc=1, restore_errors=[LOST])
+    calls = runner("used", remote=True, empty_rc=1, backup_type="incremental", restore_errors=[LOST])
     result, failed = run_module(barman_restore.main, dict(BASE, force=True, remote_ssh_command=SSH), calls)
     assert failed and "cannot empty" in result["msg"] and "put back" in result["msg"]
     assert len(restore_call(calls)) == 1 and len(scripts(calls, "rm -rf --")) == 1
@@ -413,7 +399,7 @@ def test_a_destination_that_cannot_be_emptied_fails_and_puts_the_old_directory_b
         (
             ("err", "ERROR: Failure copying base backup: data transfer failure"),
             {"remote_ssh_command": SSH},
-            None,
+            "incremental",
         ),
         (
             (
@@ -421,20 +407,18 @@ def test_a_destination_that_cannot_be_emptied_fails_and_puts_the_old_directory_b
                 "EXCEPTION: [Errno 2] No such file or directory: '/var/lib/barman/node1/base/x/backup.info'",
             ),
             {"remote_ssh_command": SSH},
-            None,
+            "incremental",
         ),
         # The race needs pg_combinebackup's handler (incremental) and rsync's workers (remote).
         (LOST, {"remote_ssh_command": SSH}, "full"),
-        (LOST, {}, None),
+        (LOST, {}, "incremental"),
         # Not inspected: what is in the destination may not be the failed run's.
-        (LOST, {"remote_ssh_command": SSH, "check_destination": False}, None),
+        (LOST, {"remote_ssh_command": SSH, "check_destination": False}, "incremental"),
     ],
 )
 def test_other_failures_are_not_run_again(run_module, error, args, backup_type):
-    kind = backup_type or "incremental"
-    calls = remote(dest_state="empty", restore_errors=[error], backup_type=kind) if args else None
-    if calls is None:
-        calls = runner(dest_state="empty", restore_errors=[error], backup_type=kind)
+    remote = "remote_ssh_command" in args
+    calls = runner("empty", remote=remote, restore_errors=[error], backup_type=backup_type)
     result, failed = run_module(barman_restore.main, dict(BASE, **args), calls)
     assert failed and "retried" not in result
     assert len(restore_call(calls)) == 1
