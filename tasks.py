@@ -92,7 +92,7 @@ def build(c: Context, rebuild: bool = False, mirror: str = "") -> None:
 
 @task
 def ensure(c: Context) -> None:
-    """Prepare the machine and build the image only where something is missing."""
+    """Prepare the machine, build the image and fill the hosts' apt cache, only where something is missing."""
     if (
         lh.missing_commands(["podman", "runc", "debootstrap"])
         or not lh.CONTAINERS_CONF.exists()
@@ -100,6 +100,11 @@ def ensure(c: Context) -> None:
     ):
         prepare(c)
     build(c)
+    try:
+        if lh.prefill_apt_cache(lh.derive_ulimits()):
+            print(f"downloaded the hosts' packages into {lh.APT_CACHE}")
+    except lh.PrerequisiteError as exc:
+        raise Exit(str(exc), code=1) from exc
 
 
 @task

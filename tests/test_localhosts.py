@@ -118,3 +118,74 @@ def test_require_podman_asks_for_root(monkeypatch):
     monkeypatch.setattr(lh, "is_root", lambda: False)
     with pytest.raises(lh.PrerequisiteError, match="as root"):
         lh.require_podman()
+
+
+ROLES = (
+    Path(__file__).resolve().parents[1] / "collections" / "ansible_collections" / "otus" / "pgrepl" / "roles"
+)
+
+
+def _role_apt_packages() -> set[str]:
+    """Every package name the roles pass to ansible.builtin.apt, with PostgreSQL 17."""
+    import yaml  # noqa: PLC0415
+
+    names: set[str] = set()
+    lists = {}
+    for vars_file in ROLES.glob("*/vars/main.yml"):
+        for key, value in (yaml.safe_load(vars_file.read_text()) or {}).items():
+            if key.endswith("__packages"):
+                lists[key] = value
+    for tasks_file in ROLES.glob("*/tasks/*.yml"):
+        stack = list(yaml.safe_load(tasks_file.read_text()) or [])
+        while stack:
+            task = stack.pop()
+            if not isinstance(task, dict):
+                continue
+            stack += task.get("block", []) + task.get("rescue", []) + task.get("always", [])
+            apt = task.get("ansible.builtin.apt")
+            if not isinstance(apt, dict) or "name" not in apt or apt.get("state", "present") != "present":
+                continue
+            wanted = apt["name"] if isinstance(apt["name"], list) else [apt["name"]]
+            for item in wanted:
+                used = [v for k, v in lists.items() if k in item]
+                names.update(p for values in used for p in values)
+                if not used and "{{" not in item:
+                    names.add(item)
+    return {n.replace("{{ postgresql_version }}", "17") for n in names}
+
+
+def test_the_prefilled_cache_holds_every_package_the_roles_install():
+    found = _role_apt_packages()
+    assert "postgresql-17" in found and "barman" in found  # the reader found the install tasks
+    assert found <= set(lh.PREFILL_PACKAGES), (
+        f"add to PREFILL_PACKAGES: {sorted(found - set(lh.PREFILL_PACKAGES))}"
+    )
+
+
+def test_prefill_downloads_once_then_reads_the_stamp(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(lh, "APT_CACHE", tmp_path)
+    calls = []
+
+    def runner(argv):
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    limits = lh.Ulimits(nofile=100, nproc=10)
+    assert lh.prefill_apt_cache(limits, runner) is True
+    assert lh.prefill_apt_cache(limits, runner) is False
+    assert len(calls) == 1
+    argv = calls[0]
+    assert argv[:3] == ["podman", "run", "--rm"] and "nofile=100:100" in argv
+    assert f"{tmp_path}:/var/cache/apt/archives" in argv
+    assert "--download-only" in argv[-1] and "postgresql-17" in argv[-1]
+
+
+def test_a_failed_prefill_says_what_failed_and_leaves_no_stamp(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(lh, "APT_CACHE", tmp_path)
+
+    def runner(argv):
+        return subprocess.CompletedProcess(argv, 100, "", "E: Unable to locate package barman\n")
+
+    with pytest.raises(lh.PrerequisiteError, match="Unable to locate package barman"):
+        lh.prefill_apt_cache(lh.Ulimits(nofile=100, nproc=10), runner)
+    assert not (tmp_path / lh.PREFILL_STAMP).exists()

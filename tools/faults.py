@@ -42,8 +42,8 @@ TITLES = {
     "b": "as (a), synchronous replication on",
     "e": "primary cut off the network -> failover -> reconnect",
 }
-# Targets of issue 13: switchover pause <= 3 s, failover pause <= 15 s.
-PAUSE_TARGET = {"s": 3.0, "a": 15.0}
+# Write-pause targets: switchover <= 2 s (issue 25), failover <= 15 s (issue 13). Reported, not failed.
+PAUSE_TARGET = {"s": 2.0, "a": 15.0}
 WRITER = Path(__file__).with_name("drill_writer.py")
 LOGS = st.ROOT / "tmp" / "faults"
 RESULTS = st.ROOT / "bench" / "results"
@@ -64,6 +64,8 @@ class Outcome:
     acked: int = 0
     lost: int | None = None
     two_primaries: bool = False
+    # None where the fault has no pause target (or targets are off).
+    pause_target_met: bool | None = None
     passed: bool = False
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -655,15 +657,25 @@ def run_fault(stand: Stand, fault: str, targets: bool = True) -> Outcome:
 
 
 def judge(outcome: Outcome, targets: bool = True) -> bool:
-    """A row's verdict: nothing lost where it must not be, pause targets met, no unexpected second primary."""
+    """A row's verdict: nothing lost where it must not be, writes resumed, no unexpected second primary.
+
+    A pause above its target is a measurement, not a fault of the tools: it is noted in the row
+    (`pause_target_met`) and the drill goes on to the next fault.
+    """
     ok = True
     # Asynchronous failovers may lose the last commits the dead primary had not sent: shown, not failed.
     if outcome.fault in "sbcd" and outcome.lost != 0:
         ok = False
-    target = PAUSE_TARGET.get(outcome.fault)
-    if targets and target is not None and (outcome.pause_s is None or outcome.pause_s > target):
-        outcome.notes.append(f"write pause above the {target:.0f} s target")
+    if outcome.pause_s is None and outcome.fault in PAUSE_TARGET:
+        outcome.notes.append("writes never resumed")
         ok = False
+    target = PAUSE_TARGET.get(outcome.fault)
+    if targets and target is not None and outcome.pause_s is not None:
+        outcome.pause_target_met = outcome.pause_s <= target
+        if not outcome.pause_target_met:
+            outcome.notes.append(
+                f"write pause {outcome.pause_s:.2f} s, above the {target:g} s target (reported)"
+            )
     # (e) leaves the cut-off primary running by construction: nothing can reach it to stop it.
     if outcome.two_primaries and outcome.fault != "e":
         ok = False
@@ -679,6 +691,9 @@ def table(outcomes: list[Outcome]) -> str:
     ]
     for o in outcomes:
         pause = "-" if o.pause_s is None else f"{o.pause_s:.2f}"
+        target = PAUSE_TARGET.get(o.fault)
+        if o.pause_target_met is not None and target is not None:
+            pause += f" (target ≤ {target:g}: {'met' if o.pause_target_met else 'MISSED'})"
         lost = "-" if o.lost is None else str(o.lost)
         second = (
             ("yes (expected: cut off, reported)" if o.fault == "e" else "YES") if o.two_primaries else "no"

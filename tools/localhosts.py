@@ -47,6 +47,23 @@ IMAGE_INCLUDE = (
     "iproute2",
     "ca-certificates",
 )
+# Everything the roles install with apt in a stand's hosts (postgresql_install,
+# postgresql_config, barman, barman_restore; PostgreSQL 17, trixie's version).
+# Downloaded once into the shared cache before any host installs, so hosts read
+# it side by side instead of queueing for its lock (tests/test_localhosts.py
+# keeps this list in step with the roles).
+PREFILL_PACKAGES = (
+    "postgresql-17",
+    "postgresql-client-17",
+    "python3-psycopg2",
+    "acl",
+    "barman",
+    "barman-cli",
+    "openssh-server",
+    "openssh-client",
+    "rsync",
+)
+PREFILL_STAMP = ".otus-prefilled"
 # Container limits must not exceed the caller's hard limits: podman cannot
 # raise them without CAP_SYS_RESOURCE ("setrlimit ... Operation not permitted").
 NOFILE_CAP = 20000
@@ -268,3 +285,38 @@ def build_image(mirror: str, workdir: Path = CACHE_DIR / "image", runner: Runner
     if tar.wait() != 0 or imported.returncode != 0:
         raise PrerequisiteError(f"podman import of {IMAGE} failed: {imported.stderr.strip()}")
     shutil.rmtree(rootfs)
+
+
+def prefill_apt_cache(ulimits: Ulimits, runner: Runner = run) -> bool:
+    """Download PREFILL_PACKAGES into APT_CACHE once, from a throwaway host of IMAGE.
+
+    Hosts mount the cache as an overlay (`:O`): each reads what is here and
+    keeps its own lock and downloads, so installs run side by side. Returns
+    whether it downloaded (False when the stamp says the cache has the list).
+    """
+    stamp = APT_CACHE / PREFILL_STAMP
+    wanted = "\n".join(PREFILL_PACKAGES) + "\n"
+    if stamp.is_file() and stamp.read_text() == wanted:
+        return False
+    (APT_CACHE / "partial").mkdir(parents=True, exist_ok=True)
+    limits = [arg for limit in ulimits.as_podman() for arg in ("--ulimit", limit)]
+    script = "apt-get update -qq && apt-get install -y -qq --download-only " + " ".join(PREFILL_PACKAGES)
+    result = runner(
+        [
+            "podman",
+            "run",
+            "--rm",
+            *limits,
+            "-v",
+            f"{APT_CACHE}:/var/cache/apt/archives",
+            IMAGE,
+            "sh",
+            "-c",
+            script,
+        ]
+    )
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
+        raise PrerequisiteError(f"downloading the hosts' packages into {APT_CACHE} failed:\n{tail}")
+    stamp.write_text(wanted)
+    return True

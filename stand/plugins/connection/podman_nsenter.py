@@ -1,0 +1,203 @@
+# Copyright: (c) 2026, otus.pgrepl developers
+# MIT License (see LICENSE)
+"""The local stand's connection: enter a podman host's namespaces with nsenter.
+
+Not part of the collection: it exists for this repository's local hosts only
+(the stand and the molecule scenarios). Users reach their own hosts over SSH.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: podman_nsenter
+short_description: Run tasks in a local podman systemd host by entering its namespaces
+description:
+  - Runs each command with C(nsenter) in the namespaces of the container's init process, instead of
+    C(podman exec) (about 15 ms a command here, against about 170 ms). Modules are piped to the
+    host's Python (pipelining); files go through C(dd) and C(cat) inside the host.
+  - The init process is looked up once with C(podman container inspect) and remembered in a small
+    cache file, checked against the process's start time on every use.
+  - A container that is stopped or missing is I(unreachable), as an SSH host that is down, not a
+    task failure; playbooks then treat both alike.
+  - Needs root on the machine that runs the containers (rootful podman).
+options:
+  remote_addr:
+    description: Name or ID of the container.
+    default: inventory_hostname
+    vars:
+      - name: inventory_hostname
+      - name: ansible_host
+      - name: ansible_podman_host
+  remote_user:
+    description: User to run as inside the container (root when unset).
+    vars:
+      - name: ansible_user
+    keyword:
+      - name: remote_user
+  podman_executable:
+    description: The podman command.
+    default: podman
+    vars:
+      - name: ansible_podman_executable
+    env:
+      - name: ANSIBLE_PODMAN_EXECUTABLE
+"""
+
+import os
+import shlex
+import subprocess
+
+from ansible.errors import AnsibleConnectionFailure, AnsibleError, AnsibleFileNotFound
+from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
+from ansible.plugins.connection import ConnectionBase
+
+# The environment a login on the host would start with; nothing of the
+# controller's own environment leaks into the host.
+HOST_ENV = (
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME=/root",
+    "LANG=C.UTF-8",
+)
+CACHE_DIR = os.environ.get("OTUS_PGREPL_NSENTER_CACHE", "/run/otus-pgrepl/nsenter")
+
+
+def process_start(pid):
+    """The start time of a process (clock ticks since boot), or None when it is gone.
+
+    A pid with another start time is another process: the container was restarted.
+    """
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return fields[19]
+
+
+def parse_inspect(stdout):
+    """'PID RUNNING' from podman inspect -> the pid of a running container, else None."""
+    parts = to_text(stdout).split()
+    if len(parts) != 2 or parts[1] != "true" or not parts[0].isdigit() or parts[0] == "0":
+        return None
+    return int(parts[0])
+
+
+class Connection(ConnectionBase):
+    transport = "podman_nsenter"
+    has_pipelining = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._pid = None
+
+    @property
+    def _container(self):
+        return self.get_option("remote_addr")
+
+    def _cache_file(self):
+        return os.path.join(CACHE_DIR, self._container.replace("/", "_"))
+
+    def _cached_pid(self):
+        try:
+            with open(self._cache_file(), "rb") as handle:
+                pid, start = handle.read().split()
+            pid = int(pid)
+        except (OSError, ValueError):
+            return None
+        return pid if process_start(pid) == start else None
+
+    def _inspect_pid(self):
+        argv = [self.get_option("podman_executable"), "container", "inspect", "--format",
+                "{{.State.Pid}} {{.State.Running}}", self._container]  # fmt: skip
+        proc = subprocess.run(argv, capture_output=True, check=False)
+        pid = parse_inspect(proc.stdout) if proc.returncode == 0 else None
+        if pid is None:
+            why = to_text(proc.stderr).strip() or "not running"
+            raise AnsibleConnectionFailure("container %s is not running: %s" % (self._container, why))
+        start = process_start(pid)
+        if start is None:
+            raise AnsibleConnectionFailure(
+                "container %s is not running: its init process is gone" % self._container
+            )
+        try:
+            os.makedirs(CACHE_DIR, mode=0o700, exist_ok=True)
+            tmp = "%s.%d" % (self._cache_file(), os.getpid())
+            with open(tmp, "wb") as handle:
+                handle.write(b"%d %s\n" % (pid, start))
+            os.replace(tmp, self._cache_file())
+        except OSError:
+            pass  # only a cache: the next task inspects again
+        return pid
+
+    def _connect(self):
+        if os.geteuid() != 0:
+            raise AnsibleError("the podman_nsenter connection enters rootful podman containers: run as root")
+        if not self._connected:
+            self._pid = self._cached_pid() or self._inspect_pid()
+            self._connected = True
+        return self
+
+    def _argv(self, argv):
+        """nsenter into every namespace of the host's init, with a clean environment."""
+        user = self.get_option("remote_user")
+        prefix = [
+            "nsenter",
+            "--target",
+            str(self._pid),
+            "--all",
+            "--root",
+            "--wd",
+            "--",
+            "/usr/bin/env",
+            "-i",
+        ]
+        prefix += list(HOST_ENV)
+        if user and user != "root":
+            prefix += ["runuser", "-u", user, "--"]
+        return prefix + list(argv)
+
+    def _run(self, argv, in_data=None, stdin=None):
+        proc = subprocess.run(
+            self._argv(argv),
+            input=in_data,
+            stdin=stdin,
+            capture_output=True,
+            check=False,
+        )
+        if proc.returncode != 0 and proc.stderr.startswith(b"nsenter: ") and process_start(self._pid) is None:
+            # The host went down between the lookup and the command.
+            raise AnsibleConnectionFailure(
+                "container %s is not running: %s" % (self._container, to_text(proc.stderr).strip())
+            )
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def exec_command(self, cmd, in_data=None, sudoable=False):
+        super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
+        self._display.vvv("NSENTER %s: %s" % (self._container, cmd), host=self._container)
+        return self._run(shlex.split(to_native(cmd, errors="surrogate_or_strict")), in_data=in_data)
+
+    def put_file(self, in_path, out_path):
+        super().put_file(in_path, out_path)
+        self._display.vvv("PUT %s TO %s" % (in_path, out_path), host=self._container)
+        if not os.path.exists(to_bytes(in_path, errors="surrogate_or_strict")):
+            raise AnsibleFileNotFound("file or module does not exist: %s" % in_path)
+        with open(to_bytes(in_path, errors="surrogate_or_strict"), "rb") as source:
+            rc, _, stderr = self._run(["dd", "of=" + out_path, "bs=1M", "status=none"], stdin=source)
+        if rc != 0:
+            raise AnsibleError(
+                "failed to put %s to %s:%s: %s" % (in_path, self._container, out_path, to_text(stderr))
+            )
+
+    def fetch_file(self, in_path, out_path):
+        super().fetch_file(in_path, out_path)
+        self._display.vvv("FETCH %s TO %s" % (in_path, out_path), host=self._container)
+        rc, stdout, stderr = self._run(["cat", "--", in_path])
+        if rc != 0:
+            raise AnsibleError("failed to fetch %s:%s: %s" % (self._container, in_path, to_text(stderr)))
+        with open(to_bytes(out_path, errors="surrogate_or_strict"), "wb") as dest:
+            dest.write(stdout)
+
+    def close(self):
+        self._connected = False

@@ -1,0 +1,115 @@
+"""The stand's podman_nsenter connection: a stopped or missing container is unreachable, a running
+one is entered with nsenter and a clean environment."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from ansible.errors import AnsibleConnectionFailure
+
+PLUGIN = Path(__file__).resolve().parents[1] / "stand" / "plugins" / "connection" / "podman_nsenter.py"
+_spec = importlib.util.spec_from_file_location("podman_nsenter", PLUGIN)
+nsenter = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(nsenter)
+
+
+@pytest.mark.parametrize(
+    ("stdout", "pid"),
+    [
+        (b"1234 true\n", 1234),
+        (b"0 false\n", None),  # stopped
+        (b"4321 false\n", None),
+        (b"0 true\n", None),
+        (b"", None),
+        (b"garbage\n", None),
+    ],
+)
+def test_parse_inspect(stdout: bytes, pid: int | None) -> None:
+    assert nsenter.parse_inspect(stdout) == pid
+
+
+def test_process_start_of_this_process_and_of_none() -> None:
+    assert nsenter.process_start(os.getpid()) is not None
+    # pid_max is at most 2**22: this pid cannot exist.
+    assert nsenter.process_start(2**22 + 1) is None
+
+
+def connection(monkeypatch, tmp_path: Path, name: str = "pgrepl-node2"):
+    monkeypatch.setattr(nsenter, "CACHE_DIR", str(tmp_path))
+    conn = nsenter.Connection.__new__(nsenter.Connection)
+    conn._pid = None
+    conn._connected = False
+    options = {"remote_addr": name, "podman_executable": "podman", "remote_user": None}
+    conn.get_option = options.get
+    return conn
+
+
+def fake_run(returncode: int, stdout: bytes = b"", stderr: bytes = b""):
+    calls = []
+
+    def run(argv, **kwargs):
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, returncode, stdout, stderr)
+
+    return run, calls
+
+
+def test_a_stopped_container_is_unreachable(monkeypatch, tmp_path: Path) -> None:
+    conn = connection(monkeypatch, tmp_path)
+    run, _ = fake_run(0, b"0 false\n")
+    monkeypatch.setattr(nsenter.subprocess, "run", run)
+    with pytest.raises(AnsibleConnectionFailure, match="container pgrepl-node2 is not running"):
+        conn._inspect_pid()
+
+
+def test_a_missing_container_is_unreachable(monkeypatch, tmp_path: Path) -> None:
+    conn = connection(monkeypatch, tmp_path, "pgrepl-node9")
+    run, _ = fake_run(125, b"", b"Error: no such container pgrepl-node9\n")
+    monkeypatch.setattr(nsenter.subprocess, "run", run)
+    with pytest.raises(AnsibleConnectionFailure, match="no such container"):
+        conn._inspect_pid()
+
+
+def test_the_pid_is_cached_with_its_start_time(monkeypatch, tmp_path: Path) -> None:
+    conn = connection(monkeypatch, tmp_path)
+    run, calls = fake_run(0, f"{os.getpid()} true\n".encode())
+    monkeypatch.setattr(nsenter.subprocess, "run", run)
+    assert conn._inspect_pid() == os.getpid()
+    assert len(calls) == 1
+    assert conn._cached_pid() == os.getpid()
+    # Another start time under the same pid is another process: the cache is not used.
+    (tmp_path / "pgrepl-node2").write_text(f"{os.getpid()} 1\n")
+    assert conn._cached_pid() is None
+
+
+def test_a_command_that_fails_is_its_own_result(monkeypatch, tmp_path: Path) -> None:
+    conn = connection(monkeypatch, tmp_path)
+    conn._pid = os.getpid()
+    run, calls = fake_run(2, b"out", b"psql: error: connection refused\n")
+    monkeypatch.setattr(nsenter.subprocess, "run", run)
+    assert conn._run(["psql"]) == (2, b"out", b"psql: error: connection refused\n")
+    argv = calls[0]
+    assert argv[:3] == ["nsenter", "--target", str(os.getpid())]
+    # The controller's environment does not leak in: env -i with the host's own PATH.
+    assert argv[argv.index("/usr/bin/env") + 1] == "-i"
+    assert argv[-1] == "psql"
+
+
+def test_a_host_that_died_under_the_command_is_unreachable(monkeypatch, tmp_path: Path) -> None:
+    conn = connection(monkeypatch, tmp_path)
+    conn._pid = 2**22 + 1
+    run, _ = fake_run(1, b"", b"nsenter: cannot open /proc/4194305/ns/ipc: No such file or directory\n")
+    monkeypatch.setattr(nsenter.subprocess, "run", run)
+    with pytest.raises(AnsibleConnectionFailure, match="is not running"):
+        conn._run(["true"])
+
+
+def test_another_user_runs_through_runuser(monkeypatch, tmp_path: Path) -> None:
+    conn = connection(monkeypatch, tmp_path)
+    conn.get_option = {"remote_addr": "h", "podman_executable": "podman", "remote_user": "postgres"}.get
+    conn._pid = 1
+    assert conn._argv(["id"])[-5:] == ["runuser", "-u", "postgres", "--", "id"]
