@@ -114,8 +114,10 @@ class Connection(ConnectionBase):
         proc = subprocess.run(argv, capture_output=True, check=False)
         pid = parse_inspect(proc.stdout) if proc.returncode == 0 else None
         if pid is None:
-            why = to_text(proc.stderr).strip() or "not running"
-            raise AnsibleConnectionFailure("container %s is not running: %s" % (self._container, why))
+            why = to_text(proc.stderr).strip()
+            raise AnsibleConnectionFailure(
+                "container %s is not running%s" % (self._container, ": " + why if why else "")
+            )
         start = process_start(pid)
         if start is None:
             raise AnsibleConnectionFailure(
