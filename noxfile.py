@@ -10,6 +10,8 @@ from __future__ import annotations
 import atexit
 import functools
 import importlib.util
+import json
+import os
 import re
 import shutil
 import sys
@@ -40,6 +42,7 @@ nox.options.error_on_missing_interpreters = True
 
 # Each session's outcome and time, printed as a table when nox ends.
 TIMINGS: list[tuple[str, float, str]] = []
+STARTED = time.monotonic()
 
 
 def _minutes(seconds: float) -> str:
@@ -52,10 +55,32 @@ def _print_timings() -> None:
     width = max(len("session"), *(len(name) for name, _, _ in TIMINGS))
     lines = [f"{'session':<{width}}  {'time':>8}  result", f"{'-' * width}  {'-' * 8}  ------"]
     lines += [f"{name:<{width}}  {_minutes(sec):>8}  {res}" for name, sec, res in TIMINGS]
-    total = sum(sec for _, sec, _ in TIMINGS)
+    total = time.monotonic() - STARTED
     lines.append(f"{'total':<{width}}  {_minutes(total):>8}")
     # stderr, where nox writes its own summary, so the two stay in order.
     print("\n" + "\n".join(lines), file=sys.stderr, flush=True)
+    if _whole_suite():
+        _write_ci_json(total)
+
+
+def _whole_suite() -> bool:
+    """Plain `nox` (the README's test command): no session, keyword or tag chosen."""
+    chosen = {"-s", "--session", "--sessions", "-e", "-k", "--keywords", "-t", "--tags"}
+    return not any(arg.split("=")[0] in chosen for arg in sys.argv[1:])
+
+
+def _write_ci_json(total: float) -> None:
+    """bench/results/ci.json: the whole suite's wall time and each session's, from this run."""
+    data = {
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "total_seconds": round(total, 1),
+        "passed": all(res == "passed" for _, _, res in TIMINGS),
+        "sessions": {name: {"seconds": round(sec, 1), "result": res} for name, sec, res in TIMINGS},
+    }
+    out = ROOT / "bench" / "results" / "ci.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=2) + "\n")
 
 
 atexit.register(_print_timings)
