@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,7 @@ def connection(monkeypatch, tmp_path: Path, name: str = "pgrepl-node2"):
     monkeypatch.setattr(nsenter, "CACHE_DIR", str(tmp_path))
     conn = nsenter.Connection.__new__(nsenter.Connection)
     conn._pid = None
+    conn._start = None
     conn._connected = False
     options = {"remote_addr": name, "podman_executable": "podman", "remote_user": None}
     conn.get_option = options.get
@@ -68,19 +70,31 @@ def test_a_stopped_container_is_unreachable(monkeypatch, tmp_path: Path) -> None
 
 def test_a_missing_container_is_unreachable(monkeypatch, tmp_path: Path) -> None:
     conn = connection(monkeypatch, tmp_path, "pgrepl-node9")
-    run, _ = fake_run(125, b"", b"Error: no such container pgrepl-node9\n")
+    run, _ = fake_run(
+        125, b"", b'Error: no container with name or ID "pgrepl-node9" found: no such container\n'
+    )
     monkeypatch.setattr(nsenter.subprocess, "run", run)
     with pytest.raises(AnsibleConnectionFailure, match="no such container"):
         conn._inspect_pid()
+
+
+def test_podman_failing_for_another_reason_is_not_a_down_host(monkeypatch, tmp_path: Path) -> None:
+    conn = connection(monkeypatch, tmp_path)
+    run, _ = fake_run(125, b"", b"Error: acquiring lock 3 for container: resource temporarily unavailable\n")
+    monkeypatch.setattr(nsenter.subprocess, "run", run)
+    with pytest.raises(nsenter.AnsibleError, match="inspect pgrepl-node2 failed") as raised:
+        conn._inspect_pid()
+    assert not isinstance(raised.value, AnsibleConnectionFailure)
 
 
 def test_the_pid_is_cached_with_its_start_time(monkeypatch, tmp_path: Path) -> None:
     conn = connection(monkeypatch, tmp_path)
     run, calls = fake_run(0, f"{os.getpid()} true\n".encode())
     monkeypatch.setattr(nsenter.subprocess, "run", run)
-    assert conn._inspect_pid() == os.getpid()
+    pid, start = conn._inspect_pid()
+    assert pid == os.getpid() and start == nsenter.process_start(os.getpid())
     assert len(calls) == 1
-    assert conn._cached_pid() == os.getpid()
+    assert conn._cached_pid() == (os.getpid(), start)
     # Another start time under the same pid is another process: the cache is not used.
     (tmp_path / "pgrepl-node2").write_text(f"{os.getpid()} 1\n")
     assert conn._cached_pid() is None
@@ -88,7 +102,7 @@ def test_the_pid_is_cached_with_its_start_time(monkeypatch, tmp_path: Path) -> N
 
 def test_a_command_that_fails_is_its_own_result(monkeypatch, tmp_path: Path) -> None:
     conn = connection(monkeypatch, tmp_path)
-    conn._pid = os.getpid()
+    conn._pid, conn._start = os.getpid(), nsenter.process_start(os.getpid())
     run, calls = fake_run(2, b"out", b"psql: error: connection refused\n")
     monkeypatch.setattr(nsenter.subprocess, "run", run)
     assert conn._run(["psql"]) == (2, b"out", b"psql: error: connection refused\n")
@@ -99,13 +113,40 @@ def test_a_command_that_fails_is_its_own_result(monkeypatch, tmp_path: Path) -> 
     assert argv[-1] == "psql"
 
 
-def test_a_host_that_died_under_the_command_is_unreachable(monkeypatch, tmp_path: Path) -> None:
+def test_a_host_that_died_before_the_command_is_unreachable(monkeypatch, tmp_path: Path) -> None:
     conn = connection(monkeypatch, tmp_path)
-    conn._pid = 2**22 + 1
+    conn._pid, conn._start, conn._connected = 2**22 + 1, b"1", True
     run, _ = fake_run(1, b"", b"nsenter: cannot open /proc/4194305/ns/ipc: No such file or directory\n")
     monkeypatch.setattr(nsenter.subprocess, "run", run)
     with pytest.raises(AnsibleConnectionFailure, match="is not running"):
         conn._run(["true"])
+    # The next use looks the host up again instead of trying the dead process.
+    assert conn._pid is None and not conn._connected
+
+
+def test_a_host_killed_during_the_command_is_unreachable(monkeypatch, tmp_path: Path) -> None:
+    conn = connection(monkeypatch, tmp_path)
+    # Our own pid with another start time: the process the connection entered is gone.
+    conn._pid, conn._start = os.getpid(), b"1"
+    run, _ = fake_run(-9, b"", b"")
+    monkeypatch.setattr(nsenter.subprocess, "run", run)
+    with pytest.raises(AnsibleConnectionFailure, match="is not running"):
+        conn._run(["sleep", "60"])
+
+
+def test_a_zombie_init_is_not_alive(monkeypatch, tmp_path: Path) -> None:
+    child = subprocess.Popen(["true"])
+    start = nsenter.process_start(child.pid)
+    try:
+        for _ in range(100):  # until it has exited and waits to be reaped
+            stat = Path(f"/proc/{child.pid}/stat").read_bytes()
+            if stat[stat.rindex(b")") + 2 :].split()[0] == b"Z":
+                break
+            time.sleep(0.01)
+        assert not nsenter.process_alive(child.pid, start)
+    finally:
+        child.wait()
+    assert nsenter.process_alive(os.getpid(), nsenter.process_start(os.getpid()))
 
 
 def test_another_user_runs_through_runuser(monkeypatch, tmp_path: Path) -> None:

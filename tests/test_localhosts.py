@@ -126,7 +126,7 @@ ROLES = (
 
 
 def _role_apt_packages() -> set[str]:
-    """Every package name the roles pass to ansible.builtin.apt, with PostgreSQL 17."""
+    """Every package the roles install with apt (directly or through the packages entry point), PG 17."""
     import yaml  # noqa: PLC0415
 
     names: set[str] = set()
@@ -143,9 +143,15 @@ def _role_apt_packages() -> set[str]:
                 continue
             stack += task.get("block", []) + task.get("rescue", []) + task.get("always", [])
             apt = task.get("ansible.builtin.apt")
-            if not isinstance(apt, dict) or "name" not in apt or apt.get("state", "present") != "present":
+            include = task.get("ansible.builtin.include_role") or {}
+            if include.get("tasks_from") == "packages":
+                # The postgresql role's packages entry point: the list comes in its vars.
+                wanted = task["vars"]["postgresql_packages"]
+            elif isinstance(apt, dict) and "name" in apt and apt.get("state", "present") == "present":
+                wanted = apt["name"]
+            else:
                 continue
-            wanted = apt["name"] if isinstance(apt["name"], list) else [apt["name"]]
+            wanted = wanted if isinstance(wanted, list) else [wanted]
             for item in wanted:
                 used = [v for k, v in lists.items() if k in item]
                 names.update(p for values in used for p in values)

@@ -76,6 +76,17 @@ def process_start(pid):
     return fields[19]
 
 
+def process_alive(pid, start):
+    """Whether the process is the one that started at `start` and has not exited (a zombie has)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return False
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return fields[19] == start and fields[0] not in (b"Z", b"X")
+
+
 def parse_inspect(stdout):
     """'PID RUNNING' from podman inspect -> the pid of a running container, else None."""
     parts = to_text(stdout).split()
@@ -91,6 +102,7 @@ class Connection(ConnectionBase):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._pid = None
+        self._start = None
 
     @property
     def _container(self):
@@ -106,15 +118,18 @@ class Connection(ConnectionBase):
             pid = int(pid)
         except (OSError, ValueError):
             return None
-        return pid if process_start(pid) == start else None
+        return (pid, start) if process_alive(pid, start) else None
 
     def _inspect_pid(self):
         argv = [self.get_option("podman_executable"), "container", "inspect", "--format",
                 "{{.State.Pid}} {{.State.Running}}", self._container]  # fmt: skip
         proc = subprocess.run(argv, capture_output=True, check=False)
+        why = to_text(proc.stderr).strip()
+        if proc.returncode != 0 and "no such container" not in why.lower():
+            # podman itself failed (a storage lock, say): that says nothing about the host.
+            raise AnsibleError("podman container inspect %s failed: %s" % (self._container, why))
         pid = parse_inspect(proc.stdout) if proc.returncode == 0 else None
         if pid is None:
-            why = to_text(proc.stderr).strip()
             raise AnsibleConnectionFailure(
                 "container %s is not running%s" % (self._container, ": " + why if why else "")
             )
@@ -131,13 +146,13 @@ class Connection(ConnectionBase):
             os.replace(tmp, self._cache_file())
         except OSError:
             pass  # only a cache: the next task inspects again
-        return pid
+        return pid, start
 
     def _connect(self):
         if os.geteuid() != 0:
             raise AnsibleError("the podman_nsenter connection enters rootful podman containers: run as root")
         if not self._connected:
-            self._pid = self._cached_pid() or self._inspect_pid()
+            self._pid, self._start = self._cached_pid() or self._inspect_pid()
             self._connected = True
         return self
 
@@ -168,10 +183,13 @@ class Connection(ConnectionBase):
             capture_output=True,
             check=False,
         )
-        if proc.returncode != 0 and proc.stderr.startswith(b"nsenter: ") and process_start(self._pid) is None:
-            # The host went down between the lookup and the command.
+        if proc.returncode != 0 and (
+            proc.stderr.startswith(b"nsenter: ") or not process_alive(self._pid, self._start)
+        ):
+            # The host went down before or during the command: unreachable, and found anew next time.
+            self.close()
             raise AnsibleConnectionFailure(
-                "container %s is not running: %s" % (self._container, to_text(proc.stderr).strip())
+                "container %s is not running (any more): %s" % (self._container, to_text(proc.stderr).strip())
             )
         return proc.returncode, proc.stdout, proc.stderr
 
@@ -201,5 +219,11 @@ class Connection(ConnectionBase):
         with open(to_bytes(out_path, errors="surrogate_or_strict"), "wb") as dest:
             dest.write(stdout)
 
+    def reset(self):
+        # wait_for_connection and the like: look the host up again (it may have restarted).
+        self.close()
+
     def close(self):
         self._connected = False
+        self._pid = None
+        self._start = None
