@@ -258,11 +258,13 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "bench.report")
 
 
-# converge: cold and rerun; backup: DONE vs raw pg_basebackup, WAL archived,
-# receive-wal back; drill: total, RTO, restore, recovery; restore: barman
-# restore vs a plain copy at pgbench scale 20 and 100; incremental: a full
-# backup vs an incremental one after 1 % of the rows changed.
-BENCHMARKS = ("converge", "backup", "drill", "restore", "incremental")
+# converge: cold and rerun (and, with --fresh, from a machine without podman);
+# connection: ms per no-op task through podman exec, nsenter and SSH; backup:
+# DONE vs raw pg_basebackup, WAL archived, receive-wal back; drill: total, RTO,
+# restore, recovery; restore: barman restore vs a plain copy at pgbench scale
+# 20 and 100; incremental: a full backup vs an incremental one after 1 % of the
+# rows changed.
+BENCHMARKS = ("converge", "connection", "backup", "drill", "restore", "incremental")
 
 
 @nox.session
