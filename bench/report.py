@@ -55,6 +55,21 @@ def rows(results: dict[str, dict]) -> list[tuple[str, float, str, float | None]]
             ("converge rerun", median["rerun_seconds"], "s", targets["rerun_seconds"]),
             ("rerun changed", median["rerun_changed"], "tasks", targets["rerun_changed"]),
         ]
+        if "fresh_machine_seconds" in converge:
+            out.append(
+                (
+                    "fresh machine to a verified stand",
+                    converge["fresh_machine_seconds"],
+                    "s",
+                    targets.get("fresh_machine_seconds"),
+                )
+            )
+    if connection := results.get("connection"):
+        for way, ms in connection["ms_per_task"].items():
+            used = " (used)" if way == connection["used"] else ""
+            out.append((f"no-op task on {connection['hosts']} hosts, {way}{used}", ms, "ms", None))
+    if ci := results.get("ci"):
+        out.append(("`nox`, the whole suite", round(ci["total_seconds"] / 60, 1), "min", 20.0))
     if restore := results.get("restore"):
         for scale, one in restore.get("scales", {}).items():
             out.append((f"restore / plain copy, scale {scale}", one["ratio"], "×", one["target_ratio"]))
@@ -241,7 +256,7 @@ def chart(results: dict[str, dict], path: Path) -> None:
 
 def main(argv: list[str]) -> int:
     del argv
-    names = ("backup", "drill", "converge", "restore", "incremental")
+    names = ("backup", "drill", "converge", "connection", "ci", "restore", "incremental")
     results = {n: r for n in names if (r := load(n)) is not None}
     if not results:
         raise SystemExit("no benchmark results in bench/results: run `nox -s bench` first")
