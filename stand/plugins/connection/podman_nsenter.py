@@ -61,30 +61,30 @@ HOST_ENV = (
 CACHE_DIR = os.environ.get("OTUS_PGREPL_NSENTER_CACHE", "/run/otus-pgrepl/nsenter")
 
 
-def process_start(pid):
-    """The start time of a process (clock ticks since boot), or None when it is gone.
-
-    A pid with another start time is another process: the container was restarted.
-    """
+def _stat(pid):
+    """The fields of /proc/PID/stat after the command name (state first), or None when the pid is gone."""
     try:
         with open("/proc/%d/stat" % pid, "rb") as handle:
             stat = handle.read()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    return fields[19]
+    return stat[stat.rindex(b")") + 2 :].split()
+
+
+def process_start(pid):
+    """The start time of a process (clock ticks since boot), or None when it is gone.
+
+    A pid with another start time is another process: the container was restarted.
+    """
+    fields = _stat(pid)
+    return None if fields is None else fields[19]
 
 
 def process_alive(pid, start):
     """Whether the process is the one that started at `start` and has not exited (a zombie has)."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as handle:
-            stat = handle.read()
-    except OSError:
-        return False
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    return fields[19] == start and fields[0] not in (b"Z", b"X")
+    fields = _stat(pid)
+    return fields is not None and fields[19] == start and fields[0] not in (b"Z", b"X")
 
 
 def parse_inspect(stdout):
