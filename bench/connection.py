@@ -4,7 +4,9 @@
 
 Ways measured, on the same standing hosts in one run:
 - podman_exec: containers.podman.podman, the podman connection bundled with ansible (`podman exec`);
-- nsenter: the stand's podman_nsenter connection (stand/plugins/connection);
+- nsenter: the stand's podman_nsenter connection (stand/plugins/connection), as used: with the modules'
+  compiled code kept on each host;
+- nsenter_no_cache: the same connection compiling every module on every task, as Python does by itself;
 - ssh: OpenSSH to each host's stand address with ControlPersist and pipelining, a key made for the
   benchmark (sshd is installed in the hosts for it when missing).
 
@@ -29,7 +31,7 @@ from tools import localhosts as lh
 from tools import stand
 
 USED = "nsenter"
-WAYS = ("podman_exec", "nsenter", "ssh")
+WAYS = ("podman_exec", "nsenter", "nsenter_no_cache", "ssh")
 
 
 def noop_play(tasks: int) -> list[dict]:
@@ -52,8 +54,9 @@ def inventory(way: str, key: Path) -> dict:
         }
         if way == "podman_exec":
             hosts[name]["ansible_connection"] = "containers.podman.podman"
-        elif way == "nsenter":
+        elif way.startswith("nsenter"):
             hosts[name]["ansible_connection"] = "podman_nsenter"
+            hosts[name]["ansible_podman_nsenter_bytecode_cache"] = way == "nsenter"
         else:
             hosts[name].update(
                 ansible_connection="ssh",

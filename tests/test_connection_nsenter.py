@@ -4,13 +4,16 @@ one is entered with nsenter and a clean environment."""
 from __future__ import annotations
 
 import importlib.util
+import marshal
 import os
 import subprocess
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
 from ansible.errors import AnsibleConnectionFailure
+from ansible.utils.display import Display
 
 PLUGIN = Path(__file__).resolve().parents[1] / "stand" / "plugins" / "connection" / "podman_nsenter.py"
 _spec = importlib.util.spec_from_file_location("podman_nsenter", PLUGIN)
@@ -154,3 +157,90 @@ def test_another_user_runs_through_runuser(monkeypatch, tmp_path: Path) -> None:
     conn.get_option = {"remote_addr": "h", "podman_executable": "podman", "remote_user": "postgres"}.get
     conn._pid = 1
     assert conn._argv(["id"])[-5:] == ["runuser", "-u", "postgres", "--", "id"]
+
+
+# A module wrapper in miniature: a __future__ import first, a payload zip put
+# first on sys.path, a package imported from it (as Ansible's AnsiballZ does).
+WRAPPER = """from __future__ import annotations
+_ANSIBALLZ_WRAPPER = True
+import sys
+sys.path.insert(0, sys.argv[1])
+import payload
+print(payload.VALUE)
+try:
+    payload.fail()
+except RuntimeError as exc:
+    print(exc.__traceback__.tb_next.tb_frame.f_code.co_filename)
+"""
+
+
+PLANTED = "VALUE = 7\ndef fail():\n    raise RuntimeError('x')\n"
+
+
+def payload_zip(path: Path, value: int) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("payload/__init__.py", f"VALUE = {value}\ndef fail():\n    raise RuntimeError('x')\n")
+    return path
+
+
+def run_wrapper(stdin: bytes, payload: Path, root: Path) -> list[str]:
+    proc = subprocess.run(
+        ["python3", "-", str(payload)],
+        input=stdin,
+        capture_output=True,
+        env={"PATH": os.environ["PATH"], "OTUS_PGREPL_BYTECODE_ROOT": str(root)},
+        check=True,
+    )
+    return proc.stdout.decode().split()
+
+
+def test_only_a_module_wrapper_gets_the_prelude() -> None:
+    assert nsenter.with_bytecode_cache(b"echo hi") == b"echo hi"
+    assert nsenter.with_bytecode_cache(None) is None
+    wrapped = nsenter.with_bytecode_cache(WRAPPER.encode())
+    assert wrapped.startswith(nsenter.BYTECODE_PRELUDE.encode())
+    compile(wrapped, "<stdin>", "exec")  # the wrapper's __future__ import does not break it
+
+
+def test_modules_are_compiled_once_and_keep_their_own_path(tmp_path: Path) -> None:
+    wrapped = nsenter.with_bytecode_cache(WRAPPER.encode())
+    first = payload_zip(tmp_path / "one.zip", 42)
+    assert run_wrapper(wrapped, first, tmp_path) == ["42", f"{first}/payload/__init__.py"]
+    (folder,) = tmp_path.glob("otus-pgrepl-bytecode-*")
+    assert folder.stat().st_mode & 0o777 == 0o700
+    (cached,) = folder.iterdir()
+    # The next run takes the code from the folder (planted here to tell), under its own payload's path.
+    cached.write_bytes(marshal.dumps(compile(PLANTED, "x", "exec")))
+    second = payload_zip(tmp_path / "two.zip", 42)
+    assert run_wrapper(wrapped, second, tmp_path) == ["7", f"{second}/payload/__init__.py"]
+    # Other source, other entry: a changed module is never served old code.
+    assert run_wrapper(wrapped, payload_zip(tmp_path / "three.zip", 43), tmp_path)[0] == "43"
+    assert len(list(folder.iterdir())) == 2
+
+
+def test_a_folder_others_can_write_is_not_used(tmp_path: Path) -> None:
+    wrapped = nsenter.with_bytecode_cache(WRAPPER.encode())
+    run_wrapper(wrapped, payload_zip(tmp_path / "one.zip", 42), tmp_path)
+    (folder,) = tmp_path.glob("otus-pgrepl-bytecode-*")
+    (cached,) = folder.iterdir()
+    cached.write_bytes(marshal.dumps(compile(PLANTED, "x", "exec")))
+    folder.chmod(0o777)
+    assert run_wrapper(wrapped, payload_zip(tmp_path / "two.zip", 42), tmp_path)[0] == "42"
+
+
+def test_the_cache_can_be_turned_off(monkeypatch, tmp_path: Path) -> None:
+    sent = []
+
+    def run(argv, **kwargs):
+        sent.append(kwargs["input"])
+        return subprocess.CompletedProcess(argv, 0, b"", b"")
+
+    monkeypatch.setattr(nsenter.subprocess, "run", run)
+    for cache in (True, False):
+        conn = connection(monkeypatch, tmp_path)
+        conn._pid, conn._start, conn._connected = os.getpid(), nsenter.process_start(os.getpid()), True
+        conn._display = Display()
+        conn.get_option = {"remote_addr": "pgrepl-node2", "remote_user": None, "bytecode_cache": cache}.get
+        conn.exec_command("/usr/bin/python3", in_data=WRAPPER.encode())
+    assert sent[0].startswith(nsenter.BYTECODE_PRELUDE.encode())
+    assert sent[1] == WRAPPER.encode()

@@ -20,6 +20,11 @@ description:
   - A container that is stopped or missing is I(unreachable), as an SSH host that is down, not a
     task failure; playbooks then treat both alike.
   - Needs root on the machine that runs the containers (rootful podman).
+  - A module's Python files are compiled once per host and Python version, not on every task. A small
+    prelude sent with each module keeps the host's code objects in a folder of the running user
+    (C(/var/tmp/otus-pgrepl-bytecode-UID-TAG), mode 0700, keyed by the SHA-256 of each source file).
+    The modules run as sent; only their compilation is remembered (about 190 ms a module here, against
+    about 110 ms).
 options:
   remote_addr:
     description: Name or ID of the container.
@@ -34,6 +39,14 @@ options:
       - name: ansible_user
     keyword:
       - name: remote_user
+  bytecode_cache:
+    description: Remember the modules' compiled code on the host (see above).
+    type: boolean
+    default: true
+    vars:
+      - name: ansible_podman_nsenter_bytecode_cache
+    env:
+      - name: OTUS_PGREPL_BYTECODE_CACHE
   podman_executable:
     description: The podman command.
     default: podman
@@ -58,6 +71,75 @@ HOST_ENV = (
     "HOME=/root",
     "LANG=C.UTF-8",
 )
+# Ansible's module wrapper says what it is in its first lines.
+ANSIBALLZ_MARK = b"_ANSIBALLZ_WRAPPER = True"
+
+# Runs on the host before the module wrapper. zipimport compiles every source
+# file of the module's payload on each run, most of a module's time here; this
+# keeps the code objects in a private folder, keyed by the source's hash, and
+# gives each the path of this run's payload. On any surprise it leaves Python's
+# own compilation in place.
+BYTECODE_PRELUDE = r"""
+def _otus_pgrepl_bytecode_cache():
+    import hashlib, marshal, os, stat, sys, zipimport
+    try:
+        import _imp
+        compile_source = zipimport._compile_source
+        fix_filename = _imp._fix_co_filename
+    except (ImportError, AttributeError):
+        return
+    uid = os.getuid()
+    root = os.environ.get("OTUS_PGREPL_BYTECODE_ROOT", "/var/tmp")
+    folder = os.path.join(root, "otus-pgrepl-bytecode-%d-%s" % (uid, sys.implementation.cache_tag))
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return
+    st = os.lstat(folder)
+    # Code loaded from here runs as this user: only a folder of this user's own, closed to others.
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o077:
+        return
+
+    def compile_cached(pathname, source):
+        path = os.path.join(folder, hashlib.sha256(source).hexdigest())
+        try:
+            with open(path, "rb") as handle:
+                code = marshal.loads(handle.read())
+            fix_filename(code, pathname)
+            return code
+        except Exception:
+            pass
+        code = compile_source(pathname, source)
+        try:
+            tmp = "%s.%d" % (path, os.getpid())
+            with open(tmp, "wb") as handle:
+                handle.write(marshal.dumps(code))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+        return code
+
+    zipimport._compile_source = compile_cached
+
+
+_otus_pgrepl_bytecode_cache()
+del _otus_pgrepl_bytecode_cache
+"""
+
+
+def with_bytecode_cache(in_data):
+    """A pipelined module wrapper -> the same wrapper run after the prelude; anything else unchanged."""
+    if not in_data or ANSIBALLZ_MARK not in in_data[:4096]:
+        return in_data
+    # The wrapper starts with a __future__ import, so it is compiled as a whole, after the prelude.
+    return b"%s\nexec(compile(%s, '<stdin>', 'exec'))\n" % (
+        BYTECODE_PRELUDE.encode(),
+        repr(bytes(in_data)).encode("ascii"),
+    )
+
+
 CACHE_DIR = os.environ.get("OTUS_PGREPL_NSENTER_CACHE", "/run/otus-pgrepl/nsenter")
 
 
@@ -196,6 +278,8 @@ class Connection(ConnectionBase):
     def exec_command(self, cmd, in_data=None, sudoable=False):
         super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
         self._display.vvv("NSENTER %s: %s" % (self._container, cmd), host=self._container)
+        if in_data is not None and self.get_option("bytecode_cache"):
+            in_data = with_bytecode_cache(to_bytes(in_data, errors="surrogate_or_strict"))
         return self._run(shlex.split(to_native(cmd, errors="surrogate_or_strict")), in_data=in_data)
 
     def put_file(self, in_path, out_path):
