@@ -244,3 +244,20 @@ def test_the_cache_can_be_turned_off(monkeypatch, tmp_path: Path) -> None:
         conn.exec_command("/usr/bin/python3", in_data=WRAPPER.encode())
     assert sent[0].startswith(nsenter.BYTECODE_PRELUDE.encode())
     assert sent[1] == WRAPPER.encode()
+
+
+def test_the_local_connection_of_the_tests_sends_the_prelude_too(monkeypatch) -> None:
+    path = PLUGIN.parent / "local_compiled.py"
+    spec = importlib.util.spec_from_file_location("local_compiled", path)
+    local = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(local)
+    sent = []
+
+    def parent(self, cmd, in_data=None, sudoable=True):
+        sent.append(in_data)
+
+    monkeypatch.setattr(local.LocalConnection, "exec_command", parent)
+    conn = local.Connection.__new__(local.Connection)
+    conn.exec_command("/usr/bin/python3", in_data=WRAPPER.encode())
+    conn.exec_command("echo", in_data=None)
+    assert sent[0].startswith(nsenter.BYTECODE_PRELUDE.encode()) and sent[1] is None

@@ -1,6 +1,7 @@
 """Bad input stops in the preflight checks, with a message naming the variable.
 
-The checks run against hosts reached with the local connection; the role
+The checks run against hosts reached with the local connection (local_compiled:
+Ansible's, keeping the modules' compiled code, stand/plugins/connection); the role
 under test only asserts and sets facts, so nothing on this machine changes.
 """
 
@@ -28,7 +29,7 @@ GOOD_PASSWORD = "unit-test-only"
 def inventory(primaries, standbys, **group_vars):
     def host(i: int) -> dict:
         return {
-            "ansible_connection": "local",
+            "ansible_connection": "local_compiled",
             "ansible_python_interpreter": "{{ ansible_playbook_python }}",
             # One address per host, as on real hosts.
             "postgresql_host_address": f"127.0.0.{11 + i}",
