@@ -1,0 +1,75 @@
+# Copyright: (c) 2026, otus.pgrepl developers
+# MIT License (see LICENSE)
+"""Action plugin behind otus.pgrepl.checks: many asserts in one task, each with its own message."""
+
+from __future__ import annotations
+
+import collections
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+KEYS = frozenset(("name", "that", "msg", "when", "loop"))
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+class ActionModule(ActionBase):
+    """Evaluate the checks in order on the controller; stop at the first that fails."""
+
+    _requires_connection = False
+    _VALID_ARGS = frozenset(("checks",))
+
+    @classmethod
+    def finalize_task_arg(cls, name, value, templar, context):
+        # A check's condition, message and loop are templated here, one by one and only as far as the
+        # checks before it passed: a message may then rely on what an earlier check made sure of.
+        if name == "checks" and isinstance(value, list):
+            return value
+        return super().finalize_task_arg(name, value, templar, context)
+
+    def _true(self, templar, conditions):
+        return all(templar.evaluate_conditional(c) for c in _as_list(conditions))
+
+    def _with_item(self, item):
+        variables = collections.ChainMap({"item": item}, self._templar.available_variables)
+        return self._templar.copy_with_new_env(available_variables=variables)
+
+    def _check(self, number, check):
+        if not isinstance(check, dict) or not {"that", "msg"} <= set(check) or set(check) - KEYS:
+            raise AnsibleActionFail(
+                f"checks[{number}] must be a mapping with 'that' and 'msg' (and optionally name, when, loop);"
+                f" got {check!r}"
+            )
+        if "when" in check and not self._true(self._templar, check["when"]):
+            return None
+        if "loop" in check:
+            items = self._templar.template(check["loop"])
+            if not isinstance(items, list):
+                kind = "a string" if isinstance(items, str) else type(items).__name__
+                raise AnsibleActionFail(f"checks[{number}] loop must give a list, got {kind}")
+            templars = [self._with_item(item) for item in items]
+        else:
+            templars = [self._templar]
+        for templar in templars:
+            if not self._true(templar, check["that"]):
+                msg = templar.template(check["msg"])
+                return msg if isinstance(msg, str) else " ".join(map(str, _as_list(msg)))
+        return None
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        checks = self._task.args.get("checks")
+        if not isinstance(checks, list) or not checks:
+            raise AnsibleActionFail("checks must be a non-empty list of {that, msg} mappings")
+        if not hasattr(self._templar, "evaluate_conditional"):
+            raise AnsibleActionFail("otus.pgrepl.checks needs ansible-core 2.19 or later")
+        for number, check in enumerate(checks):
+            msg = self._check(number, check)
+            if msg is not None:
+                result.update(failed=True, msg=msg, check=check.get("name", f"checks[{number}]"))
+                return result
+        result.update(changed=False, msg=f"{len(checks)} checks passed")
+        return result
