@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +38,11 @@ GROUPED_INTO = {"replication": "failover", "archive": "failover", "barman": "res
 SCENARIOS = [s for s in ALL_SCENARIOS if s not in GROUPED_INTO]
 
 nox.options.default_venv_backend = "none"
-nox.options.sessions = ["lint", "unit", "build", "molecule"]
+# Plain `nox`: lint and unit (CPU only, no hosts) run niced beside the molecule
+# scenarios, which wait on their hosts a fifth of the time; `beside_done` waits
+# for them and puts their results in the table. `nox -s lint unit` runs them here.
+BESIDE = ("lint", "unit")
+nox.options.sessions = ["beside", "build", "molecule", "beside_done"]
 nox.options.error_on_missing_interpreters = True
 
 # Each session's outcome and time, printed as a table when nox ends.
@@ -59,6 +64,8 @@ def _print_timings() -> None:
     lines.append(f"{'total':<{width}}  {_minutes(total):>8}")
     # stderr, where nox writes its own summary, so the two stay in order.
     print("\n" + "\n".join(lines), file=sys.stderr, flush=True)
+    if out := os.environ.get("OTUS_PGREPL_TIMINGS"):
+        Path(out).write_text(json.dumps(TIMINGS))
     if _whole_suite():
         _write_ci_json(total)
 
@@ -77,6 +84,7 @@ def _write_ci_json(total: float) -> None:
         "total_seconds": round(total, 1),
         "passed": all(res == "passed" for _, _, res in TIMINGS),
         "sessions": {name: {"seconds": round(sec, 1), "result": res} for name, sec, res in TIMINGS},
+        "beside": list(BESIDE),
     }
     out = ROOT / "bench" / "results" / "ci.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -211,6 +219,60 @@ def unit(session: nox.Session) -> None:
     `nox -s unit -- -n 0 tests/test_x.py` runs serially.
     """
     session.run("pytest", "-q", "-n", "auto", *(session.posargs or ["tests"]))
+
+
+BESIDE_RUN: dict[str, object] = {}
+
+
+def _stop_beside() -> None:
+    proc = BESIDE_RUN.get("proc")
+    if isinstance(proc, subprocess.Popen) and proc.poll() is None:
+        proc.terminate()
+
+
+atexit.register(_stop_beside)
+
+
+@nox.session(default=False)
+def beside(session: nox.Session) -> None:
+    """Start lint and unit in the background at the lowest CPU and I/O priority (plain `nox` only).
+
+    Their output goes to .nox/beside.log; `beside_done` waits for them, shows it and fails if they failed.
+    """
+    log = ROOT / ".nox" / "beside.log"
+    log.parent.mkdir(exist_ok=True)
+    timings = log.with_suffix(".json")
+    timings.unlink(missing_ok=True)
+    nox_argv = [sys.executable, "-m", "nox", "--no-color", "-s", *BESIDE]
+    io_low = ["ionice", "-c", "2", "-n", "7"] if shutil.which("ionice") else []
+    argv = ["nice", "-n", "19", *io_low, *nox_argv]
+    env = dict(os.environ, OTUS_PGREPL_TIMINGS=str(timings))
+    handle = log.open("w")
+    BESIDE_RUN.update(
+        proc=subprocess.Popen(argv, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT),
+        log=log,
+        timings=timings,
+        started=time.monotonic(),
+    )
+    session.log(f"started {' '.join(BESIDE)} beside the scenarios (niced): {log.relative_to(ROOT)}")
+
+
+@nox.session(default=False)
+def beside_done(session: nox.Session) -> None:
+    """Wait for what `beside` started; show its output; its sessions join the timing table."""
+    proc, log, timings = BESIDE_RUN.get("proc"), BESIDE_RUN.get("log"), BESIDE_RUN.get("timings")
+    if not isinstance(proc, subprocess.Popen) or not isinstance(log, Path) or not isinstance(timings, Path):
+        session.skip("nothing was started beside (run plain `nox`, or `nox -s beside ... beside_done`)")
+    waited = time.monotonic()
+    rc = proc.wait()
+    session.log(f"waited {time.monotonic() - waited:.0f} s for {' '.join(BESIDE)} after the scenarios")
+    print(log.read_text(), file=sys.stderr, flush=True)
+    found = json.loads(timings.read_text()) if timings.exists() else []
+    TIMINGS[:0] = [(name, sec, res) for name, sec, res in found]
+    missing = set(BESIDE) - {name for name, _, _ in found}
+    TIMINGS[:0] = [(name, 0.0, "failed") for name in sorted(missing)]
+    if rc != 0 or missing:
+        session.error(f"{' '.join(BESIDE)} beside the scenarios failed (exit {rc}): see the output above")
 
 
 @nox.session(default=True)
