@@ -24,5 +24,5 @@ def test_the_checks_cases_pass():
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    # Every case ran: five checks tasks (four of them failing, as they should) and the assert.
-    assert "ok=6" in output and "failed=0" in output and "ignored=4" in output, output
+    # Every case ran: eight checks tasks (seven of them failing, as they should) and the assert.
+    assert "ok=9" in output and "failed=0" in output and "ignored=7" in output, output

@@ -69,7 +69,12 @@ def test_site_checks_the_inventory_before_changing_anything():
             assert play.get("any_errors_fatal") is True, play["name"]
 
 
-CHECK_ONLY = {"ansible.builtin.assert", "ansible.builtin.set_fact", "ansible.builtin.debug"}
+CHECK_ONLY = {
+    "ansible.builtin.assert",
+    "otus.pgrepl.checks",
+    "ansible.builtin.set_fact",
+    "ansible.builtin.debug",
+}
 # Modules that only read files (the TLS preflight reads the CA and your certificates on the controller).
 READ_ONLY = {
     "ansible.builtin.stat",
@@ -92,7 +97,7 @@ def _modules(tasks: list[dict]) -> set[str]:
         elif _is_read(task):
             continue
         else:
-            found |= {k for k in task if k.startswith("ansible.") or k.startswith("community.")}
+            found |= {k for k in task if k.startswith(("ansible.", "community.", "otus."))}
     return found
 
 

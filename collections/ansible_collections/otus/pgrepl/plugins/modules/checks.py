@@ -13,8 +13,10 @@ description:
   - Evaluates a list of checks in order on the controller, like M(ansible.builtin.assert) with one message
     per condition, and fails with the message of the first check that does not hold. The checks after it
     are not evaluated.
-  - A check's message is templated only when the check fails, and a check runs only when the checks before
-    it passed, so a message or a later condition may rely on what an earlier check made sure of.
+  - A check runs only when the checks before it passed, so its condition and message may rely on what an
+    earlier check made sure of. The message of every check that runs is rendered, whether it holds or not
+    (as M(ansible.builtin.assert) renders its C(fail_msg)), so a message that cannot be rendered shows on a
+    run that passes.
   - The roles' preflights use it, one task per role instead of one per check, which takes seconds off
     every run (each task costs a round of the strategy on every host).
   - Needs ansible-core 2.19 or later.
@@ -33,7 +35,7 @@ options:
         type: raw
         required: true
       msg:
-        description: The message to fail with; a template, rendered only when the check fails.
+        description: The message to fail with (a template).
         type: str
         required: true
       when:
@@ -77,10 +79,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 msg:
-  description: The failed check's message, or how many checks passed.
+  description: The failed check's message, or how many checks passed and how many were skipped.
   returned: always
   type: str
-  sample: 12 checks passed
+  sample: 12 checks passed, 1 skipped
 check:
   description: The name of the check that failed (C(checks[N]) when it has none).
   returned: failed
