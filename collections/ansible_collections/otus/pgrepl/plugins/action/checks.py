@@ -10,6 +10,8 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 KEYS = frozenset(("name", "that", "msg", "when", "loop"))
+# What _check returns for a check whose `when` is false (no message can be mistaken for it).
+SKIPPED = object()
 
 
 def _kind(value):
@@ -46,7 +48,7 @@ class ActionModule(ActionBase):
         return self._templar.copy_with_new_env(available_variables=variables)
 
     def _check(self, number, check):
-        """The failed check's message, None when it holds, or "skipped"."""
+        """The failed check's message, None when it holds, or SKIPPED."""
         if (
             not isinstance(check, dict)
             or not {"that", "msg"} <= set(check)
@@ -59,7 +61,7 @@ class ActionModule(ActionBase):
                 f" when, loop); got {check!r}"
             )
         if "when" in check and not self._true(self._templar, check["when"]):
-            return "skipped"
+            return SKIPPED
         if "loop" in check:
             items = self._templar.template(check["loop"])
             if not isinstance(items, list):
@@ -86,7 +88,7 @@ class ActionModule(ActionBase):
         skipped = 0
         for number, check in enumerate(checks):
             msg = self._check(number, check)
-            if msg == "skipped":
+            if msg is SKIPPED:
                 skipped += 1
             elif msg is not None:
                 result.update(failed=True, msg=msg, check=check.get("name", f"checks[{number}]"))

@@ -22,11 +22,21 @@ except ImportError:  # pragma: no cover - community.crypto needs it on the contr
 
 # What the role's CSR asks for besides the names (roles/postgresql_tls/tasks/issue.yml).
 _EKU = {"serverAuth", "clientAuth"}
+# Key usages it does not ask for (digitalSignature only).
+_OTHER_USAGES = (
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+)
 
 
-def _mode(path):
+def _mode(path, kind=stat.S_ISREG):
+    """The permission bits of `path` when it is of `kind` (a link is not followed: None), else None."""
     info = os.lstat(path)
-    return stat.S_IMODE(info.st_mode) if stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode) else None
+    return stat.S_IMODE(info.st_mode) if kind(info.st_mode) else None
 
 
 def _san(name):
@@ -65,12 +75,7 @@ def _extensions_fit(cert, common_name, sans, ca):
         and _eku_names(found[x509.ExtendedKeyUsage].value) == _EKU
         and usage.critical
         and usage.value.digital_signature
-        and not any(
-            getattr(usage.value, flag)
-            for flag in ("content_commitment", "key_encipherment", "data_encipherment", "key_agreement")
-        )
-        and not usage.value.key_cert_sign
-        and not usage.value.crl_sign
+        and not any(getattr(usage.value, flag) for flag in _OTHER_USAGES)
         and found[x509.SubjectKeyIdentifier].value
         == x509.SubjectKeyIdentifier.from_public_key(cert.public_key())
         and found[x509.AuthorityKeyIdentifier].value == _authority_key_id(ca)
@@ -119,7 +124,7 @@ def tls_pair_current(cert_path, key_path, ca_path, common_name, sans, renew_days
 def private_dirs(paths):
     """Whether every path is a directory (not a link) with mode 0700 on the controller."""
     try:
-        return all(_mode(p) == 0o700 and os.path.isdir(p) and not os.path.islink(p) for p in paths)
+        return all(_mode(p, stat.S_ISDIR) == 0o700 for p in paths)
     except OSError:
         return False
 
