@@ -1,9 +1,13 @@
-"""Helpers to run a module's main() in-process with a fake command runner."""
+"""Helpers to run a module's main() in-process with a fake command runner, and to run
+ansible-playbook from the project tree."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from ansible.module_utils import basic
@@ -71,3 +75,23 @@ def run_module(monkeypatch):
         return exc.value.result, exc.value.failed
 
     return _run
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_playbook(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook ARGS as this repository runs it: its ansible.cfg and collections, no colour,
+    only the callbacks the config names."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(ROOT / "collections")
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
+    return subprocess.run(
+        ["ansible-playbook", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import run_playbook
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -60,18 +60,7 @@ def run_checks(tmp_path: Path, inv: dict, host_vars: dict | None = None) -> subp
                 if host in group["hosts"]:
                     group["hosts"][host].update(extra)
     inv_file.write_text(yaml.safe_dump(inv))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    env["ANSIBLE_COLLECTIONS_PATH"] = str(ROOT / "collections")
-    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
-    return subprocess.run(
-        ["ansible-playbook", "-i", str(inv_file), str(PLAYBOOK)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return run_playbook("-i", str(inv_file), str(PLAYBOOK))
 
 
 def test_a_good_inventory_passes(tmp_path):
