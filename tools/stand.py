@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,9 @@ def ensure_secrets(path: Path = SECRETS) -> Path:
 
 def ansible_env() -> dict[str, str]:
     env = dict(os.environ)
+    # The tools installed beside this Python (the project's .venv) come first,
+    # so `.venv/bin/invoke stand.up` works without activating the venv.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update(lh.molecule_env())
     env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
     env["ANSIBLE_COLLECTIONS_PATH"] = str(ROOT / "collections")
