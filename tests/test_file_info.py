@@ -55,6 +55,26 @@ def test_reads_under_check_mode_too(run_module, tree) -> None:
     assert read(run_module, [tree["conf"]], check_mode=True)["files"][str(tree["conf"])]["exists"]
 
 
+def test_returns_the_text_of_the_files_asked_for_only(run_module, tree) -> None:
+    paths = [str(tree["conf"]), str(tree["folder"]), str(tree["link"]), str(tree["missing"])]
+    result, failed = run_module(file_info.main, {"paths": paths, "read": paths})
+    assert not failed, result
+    files = result["files"]
+    assert files[str(tree["conf"])]["content"] == "port = 5432\n"
+    # Folders, links and missing paths have no text; paths not in read are not read.
+    assert not any("content" in files[p] for p in paths[1:])
+    assert "content" not in read(run_module, [tree["conf"]])["files"][str(tree["conf"])]
+
+
+def test_read_refuses_a_large_file_and_a_path_not_listed(run_module, tree) -> None:
+    big = tree["conf"].parent / "big.conf"
+    big.write_bytes(b"x" * (file_info.READ_LIMIT + 1))
+    result, failed = run_module(file_info.main, {"paths": [str(big)], "read": [str(big)]})
+    assert failed and "at most" in result["msg"]
+    result, failed = run_module(file_info.main, {"paths": [str(tree["conf"])], "read": [str(big)]})
+    assert failed and "paths does not" in result["msg"] and str(big) in result["msg"]
+
+
 def test_a_relative_path_is_refused(run_module) -> None:
     result, failed = run_module(file_info.main, {"paths": ["etc/app.conf"]})
     assert failed and "absolute" in result["msg"]

@@ -22,6 +22,14 @@ options:
     type: list
     elements: path
     required: true
+  read:
+    description:
+      - Paths, among O(paths), whose text to return as well (a small file the caller compares or uses, such as
+        a public key or a C(known_hosts) file), so that no C(slurp) call is needed.
+      - Only a regular file of at most 64 KiB is read; a larger one fails the task.
+    type: list
+    elements: path
+    default: []
 attributes:
   check_mode:
     support: full
@@ -60,6 +68,11 @@ files:
   description: What each path is, keyed by the path as given.
   returned: always
   type: dict
+  contains:
+    content:
+      description: The file's text (UTF-8, undecodable bytes replaced), for a regular file listed in O(read).
+      returned: for an existing regular file listed in O(read)
+      type: str
   sample:
     /etc/postgresql/17/main/postgresql.conf:
       exists: true
@@ -70,6 +83,16 @@ files:
       pw_name: postgres
       gr_name: postgres
       checksum: 5f2b2cf7a0b0f8e4d8c4b7a1f1d2c3e4f5a6b7c8
+    /var/lib/postgresql/.ssh/id_ed25519.pub:
+      exists: true
+      isdir: false
+      isreg: true
+      islnk: false
+      mode: "0644"
+      pw_name: postgres
+      gr_name: postgres
+      checksum: 0b6e1f7b2e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b
+      content: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI... postgres@node1\n"
     /etc/postgresql/17/main/missing.conf:
       exists: false
 """
@@ -89,7 +112,10 @@ def _name(lookup, ident):
         return None
 
 
-def path_info(module, path):
+READ_LIMIT = 64 * 1024
+
+
+def path_info(module, path, read=False):
     """What `path` is, read with lstat; a missing path is {'exists': False}."""
     try:
         st = os.lstat(path)
@@ -108,19 +134,30 @@ def path_info(module, path):
     }
     if info["isreg"]:
         info["checksum"] = module.digest_from_file(path, "sha1")
+        if read:
+            if st.st_size > READ_LIMIT:
+                module.fail_json(msg=f"{path} is {st.st_size} bytes: read returns files of at most {READ_LIMIT}")
+            with open(path, "rb") as handle:
+                info["content"] = handle.read().decode("utf-8", errors="replace")
     return info
 
 
 def main():
     module = AnsibleModule(
-        argument_spec={"paths": {"type": "list", "elements": "path", "required": True}},
+        argument_spec={
+            "paths": {"type": "list", "elements": "path", "required": True},
+            "read": {"type": "list", "elements": "path", "default": []},
+        },
         supports_check_mode=True,
     )
+    paths, read = module.params["paths"], set(module.params["read"])
+    if read - set(paths):
+        module.fail_json(msg=f"read lists paths that paths does not: {', '.join(sorted(read - set(paths)))}")
     files = {}
-    for path in module.params["paths"]:
+    for path in paths:
         if not os.path.isabs(path):
             module.fail_json(msg=f"paths must be absolute: {path}")
-        files[path] = path_info(module, path)
+        files[path] = path_info(module, path, read=path in read)
     module.exit_json(changed=False, files=files)
 
 
