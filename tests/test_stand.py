@@ -27,6 +27,39 @@ def test_parse_recap_counts_changes_per_host():
     assert run.changed == 3
 
 
+def _timed(text: str, start: float = 100.0) -> list[tuple[float, str]]:
+    return [(start + i, line) for i, line in enumerate(text.splitlines(keepends=True))]
+
+
+SITE_THEN_VERIFY = (
+    "PLAY [Check the inventory] ***\nok: [node1]\n"
+    + RECAP
+    + "TASKS RECAP ***\nPLAY [At most one primary runs] ***\nok: [node1]\n"
+    + RECAP.replace("changed=2", "changed=0")
+    .replace("changed=1", "changed=0")
+    .replace("failed=1", "failed=0")
+)
+
+
+def test_one_ansible_playbook_is_cut_into_a_run_per_playbook():
+    timed = _timed(SITE_THEN_VERIFY)
+    runs = stand.split_runs(["site.yml", "verify.yml"], timed, 2, 90.0, 200.0)
+    assert [r.playbook for r in runs] == ["site.yml", "verify.yml"]
+    site, verify = runs
+    # The site's changes stay the site's; the return code is the last playbook's.
+    assert (site.changed, site.rc) == (3, 0) and (verify.changed, verify.rc) == (0, 2)
+    assert site.output.startswith("PLAY [Check") and "TASKS RECAP" in site.output
+    assert verify.output.startswith("PLAY [At most one primary")
+    # Start-up counts to the first playbook; together they add up to the whole run.
+    verify_starts = next(t for t, line in timed if line.startswith("PLAY [At most"))
+    assert site.seconds == verify_starts - 90.0 and site.seconds + verify.seconds == 110.0
+
+
+def test_a_first_playbook_that_fails_is_the_only_run():
+    runs = stand.split_runs(["site.yml", "verify.yml"], _timed("PLAY [Check] ***\n" + RECAP), 2, 0.0, 5.0)
+    assert [(r.playbook, r.rc, r.seconds) for r in runs] == [("site.yml", 2, 5.0)]
+
+
 def test_secrets_are_generated_once_private_and_complete(tmp_path: Path):
     path = tmp_path / ".secrets.yml"
     stand.ensure_secrets(path)

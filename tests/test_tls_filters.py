@@ -159,3 +159,50 @@ def test_private_dirs(tmp_path):
     assert not tls.private_dirs([str(tmp_path / "missing")])
     (tmp_path / "link").symlink_to(tmp_path)
     assert not tls.private_dirs([str(tmp_path / "link")])
+
+
+def _cert_file(tmp_path: Path, *, days: int, ca: bool | None) -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "some CA")])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - datetime.timedelta(days=10))
+        .not_valid_after(NOW + datetime.timedelta(days=days))
+    )
+    if ca is not None:
+        builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    path = tmp_path / f"cert-{days}-{ca}.crt"
+    path.write_bytes(builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    return str(path)
+
+
+def test_ca_certificate_info_reads_what_the_preflight_checks(tmp_path):
+    good = tls.ca_certificate_info(_cert_file(tmp_path, days=3650, ca=True), 365)
+    assert (
+        good["basic_constraints"] == ["CA:TRUE"]
+        and not good["expired"]
+        and good["valid_at"]["hosts_lifetime"]
+    )
+    end = NOW + datetime.timedelta(days=3650)
+    assert good["not_after"][:8] == end.strftime("%Y%m%d") and good["not_after"].endswith("Z")
+    # Ends before certificates issued now would: a warning; ended: a refusal.
+    assert not tls.ca_certificate_info(_cert_file(tmp_path, days=100, ca=True), 365)["valid_at"][
+        "hosts_lifetime"
+    ]
+    assert tls.ca_certificate_info(_cert_file(tmp_path, days=-1, ca=True), 365)["expired"]
+    assert tls.ca_certificate_info(_cert_file(tmp_path, days=3650, ca=False), 365)["basic_constraints"] == [
+        "CA:FALSE"
+    ]
+    assert tls.ca_certificate_info(_cert_file(tmp_path, days=3650, ca=None), 365)["basic_constraints"] == []
+
+
+def test_ca_certificate_info_names_a_file_it_cannot_read(tmp_path):
+    garbage = tmp_path / "ca.crt"
+    garbage.write_text("not a certificate\n")
+    for path in (garbage, tmp_path / "missing.crt"):
+        with pytest.raises(tls.AnsibleFilterError, match=f"cannot read the CA certificate {path}"):
+            tls.ca_certificate_info(str(path), 365)

@@ -96,22 +96,62 @@ def ansible_env() -> dict[str, str]:
 
 
 def run_playbook(playbook: Path | str, *extra: str, stream: bool = True) -> PlaybookRun:
-    argv = ["ansible-playbook", "-i", str(INVENTORY), str(playbook), *extra]
-    if Path(str(playbook)).name != "hosts.yml":
+    return run_playbooks([playbook], *extra, stream=stream)[0]
+
+
+def run_playbooks(playbooks: list[Path | str], *extra: str, stream: bool = True) -> list[PlaybookRun]:
+    """Several playbooks in one ansible-playbook, a run each in the result.
+
+    One start-up instead of one per playbook; ansible-playbook stops after the
+    first playbook that fails, so the runs end with the failed one.
+    """
+    argv = ["ansible-playbook", "-i", str(INVENTORY), *(str(p) for p in playbooks), *extra]
+    if any(Path(str(p)).name != "hosts.yml" for p in playbooks):
         argv += ["-e", f"@{ensure_secrets()}"]
     started = time.monotonic()
     proc = subprocess.Popen(
         argv, cwd=ROOT, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    lines = []
+    timed: list[tuple[float, str]] = []
     assert proc.stdout is not None
     for line in proc.stdout:
-        lines.append(line)
+        timed.append((time.monotonic(), line))
         if stream:
             print(line, end="", flush=True)
     rc = proc.wait()
-    output = "".join(lines)
-    return PlaybookRun(str(playbook), rc, time.monotonic() - started, parse_recap(output), output)
+    return split_runs([str(p) for p in playbooks], timed, rc, started, time.monotonic())
+
+
+def split_runs(
+    playbooks: list[str], timed: list[tuple[float, str]], rc: int, started: float, ended: float
+) -> list[PlaybookRun]:
+    """Cut one ansible-playbook's output into a run per playbook.
+
+    A playbook's output ends with its PLAY RECAP (and the profile that follows
+    it); the next one begins at the first PLAY line after that. The start-up
+    counts to the first playbook, and the return code to the last one shown.
+    """
+    parts: list[list[str]] = [[]]
+    bounds = [started]
+    recap_seen = False
+    for moment, line in timed:
+        if recap_seen and line.startswith("PLAY [") and len(parts) < len(playbooks):
+            parts.append([])
+            bounds.append(moment)
+            recap_seen = False
+        recap_seen = recap_seen or line.startswith("PLAY RECAP")
+        parts[-1].append(line)
+    bounds.append(ended)
+    runs = []
+    for i, part in enumerate(parts):
+        output = "".join(part)
+        last = i == len(parts) - 1
+        runs.append(
+            PlaybookRun(
+                playbooks[i], rc if last else 0, bounds[i + 1] - bounds[i], parse_recap(output), output
+            )
+        )
+    return runs
 
 
 def running_hosts(runner: lh.Runner = lh.run) -> set[str]:
@@ -121,17 +161,13 @@ def running_hosts(runner: lh.Runner = lh.run) -> set[str]:
 
 
 def up(stream: bool = True) -> list[PlaybookRun]:
-    """Hosts (unless all run already), then site, then verify; stops at the first failure."""
+    """Hosts (unless all run already), then site and verify in one ansible-playbook; stops at a failure."""
     runs = []
-    playbooks = [STAND / "hosts.yml", PLAYBOOKS / "site.yml", PLAYBOOKS / "verify.yml"]
-    if {container(h) for h in hosts()} <= running_hosts():
-        playbooks = playbooks[1:]
-    for playbook in playbooks:
-        run = run_playbook(playbook, stream=stream)
-        runs.append(run)
-        if run.rc != 0:
-            break
-    return runs
+    if not {container(h) for h in hosts()} <= running_hosts():
+        runs.append(run_playbook(STAND / "hosts.yml", stream=stream))
+        if runs[-1].rc != 0:
+            return runs
+    return runs + run_playbooks([PLAYBOOKS / "site.yml", PLAYBOOKS / "verify.yml"], stream=stream)
 
 
 def hosts() -> list[str]:

@@ -1,7 +1,7 @@
 # Copyright: (c) 2026, otus.pgrepl developers
 # MIT License (see LICENSE)
-"""Filters that read the stand's TLS files on the controller; documented in tls_pair_current.yml
-and private_dirs.yml."""
+"""Filters that read the stand's TLS files on the controller; documented in tls_pair_current.yml,
+private_dirs.yml and ca_certificate_info.yml."""
 
 from __future__ import annotations
 
@@ -129,6 +129,46 @@ def private_dirs(paths):
         return False
 
 
+def ca_certificate_info(path, valid_days):
+    """A CA certificate's end, whether it has ended or ends within `valid_days`, and its basicConstraints.
+
+    The fields the preflight reads, named as community.crypto.x509_certificate_info returns them;
+    read in the controller's own process instead of a module run.
+    """
+    if x509 is None:
+        raise AnsibleFilterError(
+            "otus.pgrepl.ca_certificate_info needs the cryptography library on the controller"
+        )
+    try:
+        with open(path, "rb") as handle:
+            cert = x509.load_pem_x509_certificate(handle.read())
+    except (OSError, ValueError) as exc:
+        raise AnsibleFilterError(f"cannot read the CA certificate {path}: {exc}") from exc
+    now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017 - the controller may run Python 3.10
+    end = cert.not_valid_after_utc
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        basic = [f"CA:{'TRUE' if constraints.ca else 'FALSE'}"]
+        if constraints.path_length is not None:
+            basic.append(f"pathlen:{constraints.path_length}")
+    except x509.ExtensionNotFound:
+        basic = []
+    return {
+        "not_after": end.strftime("%Y%m%d%H%M%SZ"),
+        "expired": end <= now,
+        "basic_constraints": basic,
+        "valid_at": {
+            "hosts_lifetime": cert.not_valid_before_utc
+            <= now + datetime.timedelta(days=int(valid_days))
+            < end
+        },
+    }
+
+
 class FilterModule:
     def filters(self):
-        return {"tls_pair_current": tls_pair_current, "private_dirs": private_dirs}
+        return {
+            "tls_pair_current": tls_pair_current,
+            "private_dirs": private_dirs,
+            "ca_certificate_info": ca_certificate_info,
+        }

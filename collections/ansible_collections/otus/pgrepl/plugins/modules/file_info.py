@@ -136,7 +136,9 @@ def path_info(module, path, read=False):
         info["checksum"] = module.digest_from_file(path, "sha1")
         if read:
             if st.st_size > READ_LIMIT:
-                module.fail_json(msg=f"{path} is {st.st_size} bytes: read returns files of at most {READ_LIMIT}")
+                module.fail_json(
+                    msg=f"{path} is {st.st_size} bytes: read returns files of at most {READ_LIMIT}"
+                )
             with open(path, "rb") as handle:
                 info["content"] = handle.read().decode("utf-8", errors="replace")
     return info
