@@ -65,14 +65,12 @@ EXAMPLES = r"""
 
 RETURN = r"""
 files:
-  description: What each path is, keyed by the path as given.
+  description:
+    - What each path is, keyed by the path as given.
+    - An existing regular file listed in O(read) also has C(content), its text (UTF-8, undecodable bytes
+      replaced).
   returned: always
   type: dict
-  contains:
-    content:
-      description: The file's text (UTF-8, undecodable bytes replaced), for a regular file listed in O(read).
-      returned: for an existing regular file listed in O(read)
-      type: str
   sample:
     /etc/postgresql/17/main/postgresql.conf:
       exists: true
