@@ -36,22 +36,25 @@ def _pem_key(key) -> bytes:
     )
 
 
-def _ca(name: str = "otus.pgrepl CA"):
+def _ca(name: str = "otus.pgrepl CA", days: int = 3650, ca: bool | None = True):
+    """A self-signed certificate; `ca` None leaves basicConstraints out."""
     key = ec.generate_private_key(ec.SECP384R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - datetime.timedelta(days=1))
-        .not_valid_after(NOW + datetime.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .not_valid_before(NOW - datetime.timedelta(days=10))
+        .not_valid_after(NOW + datetime.timedelta(days=days))
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
     )
-    return key, cert
+    if ca is not None:
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True
+        )
+    return key, builder.sign(key, hashes.SHA256())
 
 
 def _usage(**flags) -> x509.KeyUsage:
@@ -162,28 +165,15 @@ def test_private_dirs(tmp_path):
 
 
 def _cert_file(tmp_path: Path, *, days: int, ca: bool | None) -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "some CA")])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - datetime.timedelta(days=10))
-        .not_valid_after(NOW + datetime.timedelta(days=days))
-    )
-    if ca is not None:
-        builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     path = tmp_path / f"cert-{days}-{ca}.crt"
-    path.write_bytes(builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    path.write_bytes(_ca(days=days, ca=ca)[1].public_bytes(serialization.Encoding.PEM))
     return str(path)
 
 
 def test_ca_certificate_info_reads_what_the_preflight_checks(tmp_path):
     good = tls.ca_certificate_info(_cert_file(tmp_path, days=3650, ca=True), 365)
     assert (
-        good["basic_constraints"] == ["CA:TRUE"]
+        good["basic_constraints"] == ["CA:TRUE", "pathlen:0"]
         and not good["expired"]
         and good["valid_at"]["hosts_lifetime"]
     )
