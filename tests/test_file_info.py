@@ -111,7 +111,28 @@ def test_a_controller_file_is_compared_by_its_bytes(run_module, tree, tmp_path: 
 
 def test_a_file_needs_its_content_and_a_result_is_needed(run_module, tree) -> None:
     found = read(run_module, [tree["conf"]])
-    with pytest.raises(AnsibleFilterError, match="content= or src="):
+    with pytest.raises(AnsibleFilterError, match="content=, src= or contains="):
         differs(found, str(tree["conf"]), "0640", OWNER, GROUP)
     with pytest.raises(AnsibleFilterError, match="file_info"):
         differs([], str(tree["conf"]), "0640", OWNER, GROUP, content="")
+
+
+def test_a_line_editing_task_is_done_when_its_lines_stand_whole(run_module, tmp_path: Path) -> None:
+    keys = tmp_path / "authorized_keys"
+    keys.write_text("# mine\nrestrict ssh-ed25519 AAA a@b\n# BEGIN x\nHost h\n# END x\n")
+    keys.chmod(0o600)
+    result, failed = run_module(file_info.main, {"paths": [str(keys)], "read": [str(keys)]})
+    assert not failed, result
+    path = str(keys)
+    assert not differs(result, path, "0600", OWNER, GROUP, contains="restrict ssh-ed25519 AAA a@b")
+    assert not differs(
+        result, path, "0600", OWNER, GROUP, contains=["# BEGIN x\nHost h\n# END x", "# mine\n"]
+    )
+    # Part of a line is not the line: the task would rewrite it.
+    assert differs(result, path, "0600", OWNER, GROUP, contains="ssh-ed25519 AAA a@b")
+    assert differs(result, path, "0600", OWNER, GROUP, contains="restrict ssh-ed25519 AAA")
+    assert differs(result, path, "0600", OWNER, GROUP, contains="# BEGIN x\nHost other\n# END x")
+    assert differs(result, path, "0644", OWNER, GROUP, contains="# mine")
+    # Without the text (the path was not in `read`) nothing is known to match.
+    unread = read(run_module, [keys])
+    assert differs(unread, path, "0600", OWNER, GROUP, contains="# mine")

@@ -149,6 +149,15 @@ slot:
       type: str
       sample: 0/3000000
   sample: {"name": "barman", "active": true, "restart_lsn": "0/3000000"}
+checks:
+  description:
+    - The last C(barman check) of the server that the call ran, by check name, each with its C(status) and
+      C(hint).
+    - A call that changed nothing and saw every line OK has checked the server already; a gate after it
+      need not ask again.
+  returned: always
+  type: dict
+  sample: {"replication_slot": {"status": "OK", "hint": ""}, "receive_wal_running": {"status": "OK", "hint": ""}}
 receive_wal_running:
   description: Whether Barman's C(receive-wal) process runs for the server.
   returned: always
@@ -286,6 +295,7 @@ class SlotManager:
             "divergence": None,
             "wal_gap": None,
             "gap_report": None,
+            "checks": {},
         }
 
     def fail(self, msg):
@@ -296,6 +306,7 @@ class SlotManager:
         server = self.cli.server(self.p["server"])
         checks = self.cli.check(self.p["server"])
         self.checks = checks
+        self.result["checks"] = checks
         slot = parse_slot_record(server.get("replication_slot"))
         running = checks.get("receive_wal_running", {}).get("status") == "OK"
         return server, slot, running, checks
