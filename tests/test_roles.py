@@ -61,7 +61,10 @@ def test_site_checks_the_inventory_before_changing_anything():
     assert [r["role"] for r in first["roles"]] == ["otus.pgrepl.postgresql"]
     # Only checks before any change: the role (asserts, facts) and asserts.
     assert "pre_tasks" not in first
-    for task in first.get("tasks", []):
+    # Then the roles' own checks, still before any change (the play after them is their gate).
+    checks = plays[1]
+    assert checks["strategy"] == "ansible.builtin.free"
+    for task in first.get("tasks", []) + checks["tasks"]:
         include = task.get("ansible.builtin.include_role", {})
         assert "ansible.builtin.assert" in task or include.get("tasks_from") == "preflight", task["name"]
     for index, play in enumerate(plays[:-1]):
