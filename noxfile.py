@@ -36,8 +36,12 @@ ALL_SCENARIOS = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecu
 # inside the scenario named with them, on the same hosts. Each stays a scenario
 # of its own for `molecule test -s NAME`.
 GROUPED_INTO = {
-    "replication": "failover", "archive": "failover", "barman": "failover", "restore": "failover", "smoke": "failover",
-}  # fmt: skip
+    "replication": "failover",
+    "archive": "failover",
+    "barman": "failover",
+    "restore": "failover",
+    "smoke": "failover",
+}
 SCENARIOS = [s for s in ALL_SCENARIOS if s not in GROUPED_INTO]
 
 nox.options.default_venv_backend = "none"

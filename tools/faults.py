@@ -142,11 +142,13 @@ class Stand:
         if not self.drill_password:
             raise DrillError("set stand_drill_password (TEST-ONLY) for the drill's write loop")
         self.addresses: dict[str, str] = {}
+        self.macs: dict[str, str] = {}
         for host, name in self.containers.items():
             inspect = json.loads(podman("container", "inspect", name).stdout)[0]
             networks = inspect["NetworkSettings"]["Networks"]
             self.network, settings = next(iter(networks.items()))
             self.addresses[host] = settings["IPAddress"]
+            self.macs[host] = settings["MacAddress"]
 
     def container(self, host: str) -> str:
         return self.containers[host]
@@ -599,8 +601,12 @@ def fault_e(ctx: Context) -> str:
         ctx.writer.wait_acks(20)
         ctx.outcome.pause_s = ctx.writer.first_ack_after(cut)
     finally:
-        # Same address as before: the host comes back as the same machine.
-        podman("network", "connect", "--ip", address, ctx.stand.network, ctx.stand.container(old))
+        # Same addresses as before: the host comes back as the same machine, and its peers' neighbour
+        # tables still hold the right MAC address for it.
+        podman(
+            "network", "connect", "--ip", address, "--mac-address", ctx.stand.macs[old],
+            ctx.stand.network, ctx.stand.container(old),
+        )  # fmt: skip
     new = next(h for h, s in ctx.stand.states().items() if s == "primary" and h != old)
     wait_for("two primaries answer", lambda: list(ctx.stand.states().values()).count("primary") == 2, 30)
     for name in ("verify.yml", "site.yml", "rejoin.yml"):
