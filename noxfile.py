@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from tools import localhosts as lh  # noqa: E402
+from tools import stand as st  # noqa: E402
 
 COLLECTION = ROOT / "collections" / "ansible_collections" / "otus" / "pgrepl"
 ALL_SCENARIOS = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
@@ -141,12 +142,21 @@ def _stage_collection(dest: Path, *, keep_tests: bool = False) -> None:
     shutil.copy2(ROOT / "LICENSE", dest / "LICENSE")
 
 
+def _machine_ready(session: nox.Session, what: str) -> None:
+    """Root, then the machine prepared, the image built and the apt cache filled where they are not."""
+    if not lh.is_root():
+        session.error(f"{what} run rootful podman hosts with systemd: run nox as root")
+    try:
+        lh.ensure_machine(say=session.log)
+    except lh.PrerequisiteError as exc:
+        session.error(str(exc))
+
+
 def _ensure_local_hosts(session: nox.Session) -> dict[str, str]:
     """Machine ready, image present, no stale hosts of ours; env for molecule."""
-    if not lh.is_root():
-        session.error("molecule scenarios run rootful podman hosts with systemd: run nox as root")
-    session.run("invoke", "machine.ensure", external=True)
-    session.run("invoke", "hosts.clean", external=True)
+    _machine_ready(session, "molecule scenarios")
+    containers, networks = lh.clean()
+    session.log(f"removed stale hosts: {containers or 'none'}; networks: {networks or 'none'}")
     env = lh.molecule_env()
     env["ANSIBLE_COLLECTIONS_PATH"] = str(ROOT / "collections")
     return env
@@ -313,10 +323,17 @@ def docs(session: nox.Session) -> None:
 @nox.session(default=False)
 @timed
 def converge(session: nox.Session) -> None:
-    """Bring up the verified local stand (node1, node2, barman); rerun: changed=0."""
-    if not lh.is_root():
-        session.error("the local stand runs rootful podman hosts with systemd: run nox as root")
-    session.run("invoke", "stand.up", *session.posargs, external=True)
+    """Bring up the verified local stand (node1, node2, barman); rerun: changed=0.
+
+    `nox -s converge -- --quiet` shows only each playbook's summary.
+    """
+    _machine_ready(session, "the local stand's hosts")
+    runs = st.up(stream="--quiet" not in session.posargs)
+    for run in runs:
+        session.log(run.summary())
+    if runs[-1].rc != 0:
+        session.error(f"{Path(runs[-1].playbook).name} failed (rc={runs[-1].rc}); see the output above")
+    session.log(st.how_to_reach())
 
 
 @nox.session(default=False)
@@ -329,11 +346,9 @@ def bench(session: nox.Session) -> None:
     bench.png. `nox -s bench -- drill --runs 5` runs the named ones; other
     arguments go to each benchmark.
     """
-    if not lh.is_root():
-        session.error("the benchmark runs rootful podman hosts with systemd: run nox as root")
+    _machine_ready(session, "the benchmarks")
     names = [a for a in session.posargs if a in BENCHMARKS] or list(BENCHMARKS)
     rest = [a for a in session.posargs if a not in BENCHMARKS]
-    session.run("invoke", "machine.ensure", external=True)
     for name in names:
         session.run("python", "-m", f"bench.{name}", *rest)
     session.run("python", "-m", "bench.report")

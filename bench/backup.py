@@ -22,7 +22,6 @@ Writes bench/results/backup.json and backup.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
@@ -150,13 +149,7 @@ def table(result: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--scale", type=int, default=20)
-    args = parser.parse_args(argv)
-    result = measure(args.runs, args.scale)
-    common.write("backup", result, table(result))
-    return 0
+    return common.runs_and_scale_main(argv, __doc__, measure, table, lambda _scale: "backup")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ incremental-scale<S>.json and .md).
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -171,15 +170,12 @@ def table(result: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--scale", type=int, default=20)
-    args = parser.parse_args(argv)
-    result = measure(args.runs, args.scale)
+    return common.runs_and_scale_main(argv, __doc__, measure, table, _name)
+
+
+def _name(scale: int) -> str:
     # The figures are at scale 20; other scales go beside them.
-    name = "incremental" if args.scale == 20 else f"incremental-scale{args.scale}"
-    common.write(name, result, table(result))
-    return 0
+    return "incremental" if scale == 20 else f"incremental-scale{scale}"
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Tests of the local-host helpers behind tasks.py and noxfile.py."""
+"""Tests of the local-host helpers behind the invoke tasks and noxfile.py."""
 
 from __future__ import annotations
 

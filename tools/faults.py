@@ -176,22 +176,14 @@ class Stand:
     def playbook(
         self, name: str, label: str, *extra: str, inventories: tuple[Path, ...] = ()
     ) -> st.PlaybookRun:
-        sources = [*self.inventories, *inventories]
-        argv = ["ansible-playbook", *(a for i in sources for a in ("-i", str(i))), str(st.PLAYBOOKS / name)]
-        started = time.monotonic()
-        proc = subprocess.run(
-            [*argv, *self.extra, *extra],
-            capture_output=True,
-            text=True,
+        return st.run_playbook(
+            st.PLAYBOOKS / name,
+            *self.extra,
+            *extra,
+            stream=False,
+            inventories=(*self.inventories, *inventories),
             env=self.env,
-            cwd=st.ROOT,
-            check=False,
-        )
-        output = ANSI.sub("", proc.stdout + proc.stderr)  # molecule forces colour
-        LOGS.mkdir(parents=True, exist_ok=True)
-        (LOGS / f"{label}-{Path(name).stem}.log").write_text(output)
-        return st.PlaybookRun(
-            name, proc.returncode, time.monotonic() - started, st.parse_recap(output), output
+            log=LOGS / f"{label}-{Path(name).stem}.log",
         )
 
     def streaming(self, primary: str, names: list[str]) -> bool:

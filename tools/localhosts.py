@@ -1,4 +1,4 @@
-"""Local systemd hosts on podman: the helpers shared by tasks.py and noxfile.py.
+"""Local systemd hosts on podman: the machine, the image and the hosts, for the invoke tasks and noxfile.py.
 
 Everything here is plain Python so the unit tests can exercise it without
 podman; the functions that touch the machine take a ``run`` callable.
@@ -320,3 +320,69 @@ def prefill_apt_cache(ulimits: Ulimits, runner: Runner = run) -> bool:
         raise PrerequisiteError(f"downloading the hosts' packages into {APT_CACHE} failed:\n{tail}")
     stamp.write_text(wanted)
     return True
+
+
+def apt_missing(packages: Sequence[str], runner: Runner = run) -> list[str]:
+    """The packages dpkg does not have installed."""
+    return [
+        pkg
+        for pkg in packages
+        if "install ok installed" not in runner(["dpkg-query", "-W", "-f=${Status}", pkg]).stdout
+    ]
+
+
+def prepare_machine(say: Callable[[str], None] = print, runner: Runner = run) -> None:
+    """Install HOST_PACKAGES, make podman use runc, create the shared apt cache (root; idempotent)."""
+    packages = " ".join(HOST_PACKAGES)
+    if shutil.which("apt-get") is None:
+        raise PrerequisiteError(
+            "No apt-get here. Install these with your package manager, then set "
+            f'`[engine] runtime = "runc"` in {CONTAINERS_CONF}: {packages}'
+        )
+    if not is_root():
+        raise PrerequisiteError(
+            f"Preparing the machine installs packages and edits {CONTAINERS_CONF}: run "
+            f"`sudo invoke machine.prepare`, or as root: apt-get install -y {packages}"
+        )
+    missing = apt_missing(HOST_PACKAGES, runner)
+    if missing:
+        say(f"installing: {' '.join(missing)}")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        # With recommends: the set this recipe was proven with (catatonit,
+        # containernetworking-plugins, nftables come that way). Output shown: it takes a while.
+        for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
+            if subprocess.run(argv, env=env, check=False).returncode != 0:
+                raise PrerequisiteError(f"`{' '.join(argv)}` failed: see its output above")
+    current = CONTAINERS_CONF.read_text() if CONTAINERS_CONF.exists() else ""
+    wanted = containers_conf_with_runc(current)
+    if wanted != current:
+        CONTAINERS_CONF.parent.mkdir(parents=True, exist_ok=True)
+        CONTAINERS_CONF.write_text(wanted)
+        say(f"{CONTAINERS_CONF}: runtime = runc")
+    (APT_CACHE / "partial").mkdir(parents=True, exist_ok=True)
+    say(f"machine ready; container ulimits {' '.join(derive_ulimits().as_podman())}")
+
+
+def ensure_image(say: Callable[[str], None] = print, rebuild: bool = False, mirror: str = "") -> None:
+    """Build IMAGE with debootstrap unless it exists (or `rebuild`)."""
+    require_podman()
+    if image_exists() and not rebuild:
+        say(f"{IMAGE} exists (use `invoke image.build --rebuild` to build it again)")
+        return
+    source = mirror or apt_mirror()
+    say(f"debootstrap {SUITE} from {source} ...")
+    build_image(source)
+    say(f"built {IMAGE}")
+
+
+def ensure_machine(say: Callable[[str], None] = print) -> None:
+    """Prepare the machine, build the image and fill the hosts' apt cache, only where something is missing."""
+    if (
+        missing_commands(["podman", "runc", "debootstrap"])
+        or not CONTAINERS_CONF.exists()
+        or not (APT_CACHE / "partial").is_dir()
+    ):
+        prepare_machine(say)
+    ensure_image(say)
+    if prefill_apt_cache(derive_ulimits()):
+        say(f"downloaded the hosts' packages into {APT_CACHE}")

@@ -1,6 +1,6 @@
 """The local stand (node1 primary, node2 standby, barman) on podman hosts.
 
-Shared by tasks.py (stand.*), noxfile.py (converge, bench) and the tests.
+Shared by the invoke tasks (stand.*), noxfile.py (converge, bench), the fault drill and the tests.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ PASSWORD_VARS = (
     # TEST-ONLY: the fault drill's write loop (invoke stand.faults) logs in as otus_drill.
     "stand_drill_password",
 )
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _RECAP = re.compile(
     r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
     r"\s+failed=(?P<failed>\d+)"
@@ -54,6 +55,9 @@ class PlaybookRun:
     @property
     def changed(self) -> int:
         return sum(h["changed"] for h in self.recap.values())
+
+    def summary(self) -> str:
+        return f"{Path(self.playbook).name}: rc={self.rc} changed={self.changed} in {self.seconds:.0f}s"
 
 
 def parse_recap(output: str) -> dict[str, dict[str, int]]:
@@ -95,30 +99,56 @@ def ansible_env() -> dict[str, str]:
     return env
 
 
-def run_playbook(playbook: Path | str, *extra: str, stream: bool = True) -> PlaybookRun:
-    return run_playbooks([playbook], *extra, stream=stream)[0]
+def run_playbook(
+    playbook: Path | str,
+    *extra: str,
+    stream: bool = True,
+    inventories: tuple[Path, ...] = (),
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+) -> PlaybookRun:
+    return run_playbooks([playbook], *extra, stream=stream, inventories=inventories, env=env, log=log)[0]
 
 
-def run_playbooks(playbooks: list[Path | str], *extra: str, stream: bool = True) -> list[PlaybookRun]:
+def run_playbooks(
+    playbooks: list[Path | str],
+    *extra: str,
+    stream: bool = True,
+    inventories: tuple[Path, ...] = (),
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+) -> list[PlaybookRun]:
     """Several playbooks in one ansible-playbook, a run each in the result.
 
     One start-up instead of one per playbook; ansible-playbook stops after the
-    first playbook that fails, so the runs end with the failed one.
+    first playbook that fails, so the runs end with the failed one. Without
+    `inventories`, on the local stand (its inventory, passwords and settings);
+    with them, exactly what the caller passes (a molecule scenario's hosts
+    under molecule's own environment). `log` keeps the whole output.
     """
-    argv = ["ansible-playbook", "-i", str(INVENTORY), *(str(p) for p in playbooks), *extra]
-    if any(Path(str(p)).name != "hosts.yml" for p in playbooks):
+    sources = inventories or (INVENTORY,)
+    argv = ["ansible-playbook", *(a for i in sources for a in ("-i", str(i))), *(str(p) for p in playbooks)]
+    argv += extra
+    if not inventories and any(Path(str(p)).name != "hosts.yml" for p in playbooks):
         argv += ["-e", f"@{ensure_secrets()}"]
+    if env is None:
+        env = ansible_env() if not inventories else dict(os.environ)
     started = time.monotonic()
     proc = subprocess.Popen(
-        argv, cwd=ROOT, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     timed: list[tuple[float, str]] = []
     assert proc.stdout is not None
-    for line in proc.stdout:
+    for raw in proc.stdout:
+        # Plain text to read and match (molecule forces colour on what it runs).
+        line = _ANSI.sub("", raw)
         timed.append((time.monotonic(), line))
         if stream:
             print(line, end="", flush=True)
     rc = proc.wait()
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("".join(line for _, line in timed))
     return split_runs([str(p) for p in playbooks], timed, rc, started, time.monotonic())
 
 

@@ -119,10 +119,6 @@ def replication_conninfo(conninfo):
     return f"{conninfo} replication=true".strip()
 
 
-def failed_checks(checks, ignore=()):
-    return {k: v for k, v in checks.items() if k not in ignore and v.get("status") != "OK"}
-
-
 def describe_checks(checks):
     return "; ".join(
         f"{name}: {info.get('status')}" + (f" ({info['hint']})" if info.get("hint") else "")
