@@ -66,7 +66,8 @@ def test_site_checks_the_inventory_before_changing_anything():
     assert checks["strategy"] == "ansible.builtin.free"
     for task in first.get("tasks", []) + checks["tasks"]:
         include = task.get("ansible.builtin.include_role", {})
-        assert "ansible.builtin.assert" in task or include.get("tasks_from") == "preflight", task["name"]
+        checks_only = "ansible.builtin.assert" in task or include.get("tasks_from") in CHECK_ENTRY_POINTS
+        assert checks_only, task["name"]
     for index, play in enumerate(plays[:-1]):
         if play.get("strategy") == "ansible.builtin.free":
             # free ignores any_errors_fatal: the next play must be the gate
@@ -77,6 +78,8 @@ def test_site_checks_the_inventory_before_changing_anything():
             assert play.get("any_errors_fatal") is True, play["name"]
 
 
+# The entry points the site's first plays include: checks only, before any change.
+CHECK_ENTRY_POINTS = ("preflight", "refuse")
 CHECK_ONLY = {
     "ansible.builtin.assert",
     "otus.pgrepl.checks",
@@ -114,8 +117,11 @@ def _modules(tasks: list[dict], folder: Path | None = None) -> set[str]:
 
 
 def test_preflights_only_check() -> None:
-    """The site runs every role's preflight before any change: they may only assert and set facts."""
+    """The site runs every role's preflight and refusals before any change: they may only check."""
     for role in ROLES:
-        tasks = yaml.safe_load((role / "tasks" / "preflight.yml").read_text()) or []
-        extra = _modules(tasks, role / "tasks") - CHECK_ONLY - READ_ONLY
-        assert not extra, f"{role.name}/tasks/preflight.yml does more than check: {sorted(extra)}"
+        for name in CHECK_ENTRY_POINTS:
+            path = role / "tasks" / f"{name}.yml"
+            if name == "preflight" or path.exists():
+                tasks = yaml.safe_load(path.read_text()) or []
+                extra = _modules(tasks, role / "tasks") - CHECK_ONLY - READ_ONLY
+                assert not extra, f"{role.name}/tasks/{name}.yml does more than check: {sorted(extra)}"
