@@ -16,10 +16,11 @@ from pathlib import Path
 from tools import stand
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PRIMARY = "node1"
-BARMAN = "barman"
-# Barman's server keeps the inventory primary's name.
-SERVER = "node1"
+# From the stand's inventory: the first primary, the Barman host, and Barman's server, which keeps
+# the inventory primary's name (postgresql__barman_server).
+PRIMARY = stand.groups()["postgresql_primary"][0]
+BARMAN = stand.groups()["barman"][0]
+SERVER = PRIMARY
 
 
 def podman_exec(host: str, *argv: str, user: str = "", timeout: float = 900) -> str:
@@ -52,9 +53,8 @@ def load_pgbench(scale: int, primary: str = PRIMARY) -> str:
     )
     if not exists.strip():
         podman_exec(primary, "createdb", "bench", user="postgres")
-    podman_exec(
-        primary, "/usr/lib/postgresql/17/bin/pgbench", "-i", "-q", "-s", str(scale), "bench", user="postgres"
-    )
+    pgbench = f"{stand.cluster_layout(stand.inventory_vars(primary))['bin_dir']}/pgbench"
+    podman_exec(primary, pgbench, "-i", "-q", "-s", str(scale), "bench", user="postgres")
     return podman_exec(
         primary, "psql", "-Atc", "SELECT pg_size_pretty(pg_database_size('bench'))", "bench", user="postgres"
     ).strip()

@@ -1,4 +1,4 @@
-"""Slot-name rules shared by the modules and the filters."""
+"""Slot-name rules and the cluster layout, shared by the modules, the filters and the tools."""
 
 from __future__ import annotations
 
@@ -37,3 +37,27 @@ def test_filters_are_exported_and_reject_empty_hosts():
     assert filters["valid_slot_name"]("node_3") is True
     with pytest.raises(AnsibleFilterError, match="non-empty host name"):
         filters["slot_name"]("  ")
+
+
+def test_debian_layout_of_a_cluster():
+    layout = FilterModule().filters()["pg_layout"](16, "reports", "/srv/pg")
+    assert layout == {
+        "conf_dir": "/etc/postgresql/16/reports",
+        "config_file": "/etc/postgresql/16/reports/postgresql.conf",
+        "data_dir": "/srv/pg/16/reports",
+        "bin_dir": "/usr/lib/postgresql/16/bin",
+        "service": "postgresql@16-reports",
+        "log_file": "/var/log/postgresql/postgresql-16-reports.log",
+    }
+    assert FilterModule().filters()["pg_layout"]("17")["data_dir"] == "/var/lib/postgresql/17/main"
+
+
+def test_the_tools_read_the_layout_and_slots_from_the_inventory():
+    from tools import stand  # noqa: PLC0415 - only this test needs the repository's tools
+
+    assert stand.cluster_layout({})["service"] == "postgresql@17-main"
+    assert stand.cluster_layout({"postgresql_version": 16, "postgresql_cluster": "b"})["bin_dir"] == (
+        "/usr/lib/postgresql/16/bin"
+    )
+    assert stand.slot_name("Node-2", {}) == "node_2"
+    assert stand.slot_name("node2", {"postgresql_slot_name": "standby_a"}) == "standby_a"

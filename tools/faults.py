@@ -47,7 +47,6 @@ PAUSE_TARGET = {"s": 2.0, "a": 15.0}
 WRITER = Path(__file__).with_name("drill_writer.py")
 LOGS = st.ROOT / "tmp" / "faults"
 RESULTS = st.ROOT / "bench" / "results"
-SERVICE = "postgresql@17-main"
 DRILL_USER = "otus_drill"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -138,6 +137,8 @@ class Stand:
         # The Barman server is named after the inventory's first primary.
         self.barman_server = group("postgresql_primary")[0]
         self.containers = {h: str(hostvars[h].get("ansible_host", h)) for h in [*self.db_hosts, self.barman]}
+        self.layouts = {h: st.cluster_layout(hostvars[h]) for h in self.db_hosts}
+        self.slots = {h: st.slot_name(h, hostvars[h]) for h in self.db_hosts}
         self.drill_password = str(hostvars[self.barman].get("stand_drill_password", ""))
         if not self.drill_password:
             raise DrillError("set stand_drill_password (TEST-ONLY) for the drill's write loop")
@@ -355,14 +356,15 @@ def expect_ok(run: st.PlaybookRun, what: str) -> None:
         raise DrillError(f"{what} failed (rc={run.rc}); see {LOGS}")
 
 
-def stop_cluster(container: str) -> None:
-    podman("exec", container, "systemctl", "stop", SERVICE)
+def cluster_unit(stand: Stand, host: str, action: str) -> None:
+    podman("exec", stand.container(host), "systemctl", action, stand.layouts[host]["service"])
 
 
-def unit_state(container: str) -> str:
+def unit_state(stand: Stand, host: str) -> str:
     proc = podman(
-        "exec", container, "systemctl", "show", "-p", "ActiveState", "--value", SERVICE, check=False
-    )
+        "exec", stand.container(host), "systemctl", "show", "-p", "ActiveState", "--value",
+        stand.layouts[host]["service"], check=False,
+    )  # fmt: skip
     return proc.stdout.strip() if proc.returncode == 0 else "unreachable"
 
 
@@ -405,13 +407,12 @@ def fault_c(ctx: Context) -> str:
     """Stop a standby under writes; it catches up through its slot when it starts again."""
     standby = next(h for h in ctx.stand.db_hosts if h != ctx.primary)
     start = time.monotonic()
-    stop_cluster(ctx.stand.container(standby))
+    cluster_unit(ctx.stand, standby, "stop")
     ctx.writer.wait_acks(200)
     lsn = ctx.stand.psql(ctx.primary, "SELECT pg_current_wal_lsn()")
-    slot = ctx.stand.psql(
-        ctx.primary, f"SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{standby}'"
-    )
-    podman("exec", ctx.stand.container(standby), "systemctl", "start", SERVICE)
+    slot_sql = f"SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{ctx.stand.slots[standby]}'"
+    slot = ctx.stand.psql(ctx.primary, slot_sql)
+    cluster_unit(ctx.stand, standby, "start")
     started = time.monotonic()
     wait_for(
         f"{standby} replays past {lsn}",
@@ -537,11 +538,11 @@ def _return_refuse_rejoin(ctx: Context, old: str, label: str) -> None:
     state = wait_for(
         f"{old}'s cluster start refused",
         # One read per poll: the state itself when the start was refused, else nothing.
-        lambda: next((u for u in [unit_state(ctx.stand.container(old))] if u in ("failed", "inactive")), ""),
+        lambda: next((u for u in [unit_state(ctx.stand, old)] if u in ("failed", "inactive")), ""),
         120,
     )
     fence = podman(
-        "exec", ctx.stand.container(old), "cat", "/etc/postgresql/17/main/FENCED", check=False
+        "exec", ctx.stand.container(old), "cat", f"{ctx.stand.layouts[old]['conf_dir']}/FENCED", check=False
     ).stdout.strip()
     ctx.note(f"{old} back: cluster {state}, FENCED: {fence or 'missing'}")
     new = ctx.stand.primary()
@@ -605,7 +606,7 @@ def fault_e(ctx: Context) -> str:
         said = expect_refusal(ctx.stand.playbook(name, "e-two"), "More than one primary runs", f"stop {old} ")
         ctx.note(f"{Path(name).stem}: {said}")
     # The operator does what the message says: stops the cut-off primary, then rejoins it.
-    stop_cluster(ctx.stand.container(old))
+    cluster_unit(ctx.stand, old, "stop")
     expect_ok(ctx.stand.playbook("rejoin.yml", "e"), "rejoin after the operator stopped the cut-off primary")
     _new_primary(ctx)
     ctx.writer.wait_acks(20)

@@ -20,10 +20,18 @@ import yaml
 from tools import localhosts as lh
 
 ROOT = Path(__file__).resolve().parents[1]
+# The collection's own helpers (the cluster layout, slot names), one copy for the roles and the tools.
+sys.path.insert(0, str(ROOT / "collections"))
+from ansible_collections.otus.pgrepl.plugins.module_utils.pgnames import (  # noqa: E402
+    debian_layout,
+    slot_name_for,
+)
+
 STAND = ROOT / "stand"
 INVENTORY = STAND / "inventory.yml"
 SECRETS = STAND / ".secrets.yml"
-PLAYBOOKS = ROOT / "collections" / "ansible_collections" / "otus" / "pgrepl" / "playbooks"
+COLLECTION = ROOT / "collections" / "ansible_collections" / "otus" / "pgrepl"
+PLAYBOOKS = COLLECTION / "playbooks"
 STAND_LABEL = "io.otus.pgrepl.stand=local"
 STAND_NETWORK = "pgrepl-stand"
 CONTAINER_PREFIX = "pgrepl-"
@@ -200,12 +208,37 @@ def up(stream: bool = True) -> list[PlaybookRun]:
     return runs + run_playbooks([PLAYBOOKS / "site.yml", PLAYBOOKS / "verify.yml"], stream=stream)
 
 
-def hosts() -> list[str]:
+def groups() -> dict[str, list[str]]:
+    """The stand inventory's groups and their hosts."""
     inventory = yaml.safe_load(INVENTORY.read_text())
-    names = []
-    for group in inventory["all"]["children"].values():
-        names += list(group.get("hosts", {}))
-    return names
+    return {name: list(group.get("hosts") or {}) for name, group in inventory["all"]["children"].items()}
+
+
+def hosts() -> list[str]:
+    return [h for members in groups().values() for h in members]
+
+
+def inventory_vars(host: str) -> dict:
+    """A host's variables as the stand's inventory file writes them (all's, its group's, its own)."""
+    inventory = yaml.safe_load(INVENTORY.read_text())["all"]
+    found = dict(inventory.get("vars") or {})
+    for group in inventory["children"].values():
+        if host in (group.get("hosts") or {}):
+            found.update(group.get("vars") or {})
+            found.update(group["hosts"][host] or {})
+    return found
+
+
+def cluster_layout(hostvars: dict) -> dict[str, str]:
+    """The cluster's paths and unit on a host: its inventory variables over the postgresql role's defaults."""
+    defaults = yaml.safe_load((COLLECTION / "roles" / "postgresql" / "defaults" / "main.yml").read_text())
+    version = hostvars.get("postgresql_version", defaults["postgresql_version"])
+    return debian_layout(version, hostvars.get("postgresql_cluster", defaults["postgresql_cluster"]))
+
+
+def slot_name(host: str, hostvars: dict) -> str:
+    """The slot a standby streams through: the inventory's name for it, else the one derived from the host."""
+    return hostvars.get("postgresql_slot_name") or slot_name_for(host)
 
 
 def container(host: str) -> str:

@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, otus.pgrepl developers
 # MIT License (see LICENSE)
-"""PostgreSQL identifier rules shared by the modules and filters."""
+"""PostgreSQL identifier rules and Debian's cluster layout, shared by the modules, filters and tools."""
 
 from __future__ import annotations
 
@@ -23,3 +23,21 @@ def slot_name_for(host):
         raise ValueError("a slot name needs a non-empty host name")
     name = re.sub(r"[^a-z0-9_]", "_", host.strip().lower())
     return name[:SLOT_NAME_MAX]
+
+
+# Where Debian and Ubuntu keep every cluster's data (postgresql-common).
+DATA_ROOT = "/var/lib/postgresql"
+
+
+def debian_layout(version, cluster, data_root=DATA_ROOT):
+    """Paths and unit of a cluster as postgresql-common lays it out (pg_createcluster, pg_ctlcluster)."""
+    version, cluster = str(version), str(cluster)
+    conf_dir = f"/etc/postgresql/{version}/{cluster}"
+    return {
+        "conf_dir": conf_dir,
+        "config_file": f"{conf_dir}/postgresql.conf",
+        "data_dir": f"{data_root}/{version}/{cluster}",
+        "bin_dir": f"/usr/lib/postgresql/{version}/bin",
+        "service": f"postgresql@{version}-{cluster}",
+        "log_file": f"/var/log/postgresql/postgresql-{version}-{cluster}.log",
+    }

@@ -286,7 +286,11 @@ from ansible_collections.otus.pgrepl.plugins.module_utils.pg_clone import (
     render_auto_conf,
     write_file,
 )
-from ansible_collections.otus.pgrepl.plugins.module_utils.pgnames import is_valid_slot_name
+from ansible_collections.otus.pgrepl.plugins.module_utils.pgnames import (
+    DATA_ROOT,
+    debian_layout,
+    is_valid_slot_name,
+)
 
 
 class StandbyClone:
@@ -295,13 +299,12 @@ class StandbyClone:
         p = module.params
         self.p = p
         self.version = p["version"]
-        self.bin_dir = p["bin_dir"] or f"/usr/lib/postgresql/{self.version}/bin"
-        self.service = p["service"] or f"postgresql@{self.version}-{p['cluster']}"
-        self.log_file = p["log_file"] or f"/var/log/postgresql/postgresql-{self.version}-{p['cluster']}.log"
+        layout = debian_layout(self.version, p["cluster"], p["data_root"])
+        self.bin_dir = p["bin_dir"] or layout["bin_dir"]
+        self.service = p["service"] or layout["service"]
+        self.log_file = p["log_file"] or layout["log_file"]
         self.application_name = p["application_name"] or p["slot_name"]
-        self.config_file = (
-            p["config_file"] or f"/etc/postgresql/{self.version}/{p['cluster']}/postgresql.conf"
-        )
+        self.config_file = p["config_file"] or layout["config_file"]
         try:
             self.owner = pwd.getpwnam(p["owner"])
         except KeyError:
@@ -785,7 +788,7 @@ def main():
             "slot_name": {"type": "str", "required": True},
             "application_name": {"type": "str"},
             "data_dir": {"type": "path", "required": True},
-            "data_root": {"type": "path", "default": "/var/lib/postgresql"},
+            "data_root": {"type": "path", "default": DATA_ROOT},
             "version": {"type": "int", "default": 17},
             "cluster": {"type": "str", "default": "main"},
             "bin_dir": {"type": "path"},
