@@ -3,9 +3,11 @@ ansible-playbook from the project tree."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,3 +97,19 @@ def run_playbook(*args: str, timeout: float = 180) -> subprocess.CompletedProces
         timeout=timeout,
         check=False,
     )
+
+
+def load_role_file(role: str, name: str):
+    """A Python program a role installs (roles/ROLE/files/NAME.py), imported as a module for its tests."""
+    path = (
+        Path(__file__).resolve().parents[1]
+        / "collections/ansible_collections/otus/pgrepl/roles"
+        / role
+        / "files"
+    )
+    spec = importlib.util.spec_from_file_location(name, path / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as an import would (dataclasses look the module up).
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

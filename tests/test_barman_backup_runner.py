@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import load_role_file
 
-RUNNER = (
-    Path(__file__).resolve().parents[1]
-    / "collections/ansible_collections/otus/pgrepl/roles/barman/files/otus_barman_backup.py"
-)
-spec = importlib.util.spec_from_file_location("otus_barman_backup", RUNNER)
-obb = importlib.util.module_from_spec(spec)
-# Registered before it runs, as an import would (dataclasses look the module up).
-sys.modules[spec.name] = obb
-spec.loader.exec_module(obb)
+obb = load_role_file("barman", "otus_barman_backup")
 
 BACKUP_ID = "20261126T140206"
 WAL = "000000010000000000000012"

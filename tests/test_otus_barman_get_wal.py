@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from conftest import load_role_file
 
-SCRIPT = (
-    Path(__file__).resolve().parents[1]
-    / "collections/ansible_collections/otus/pgrepl/roles/barman/files/otus_barman_get_wal.py"
-)
-spec = importlib.util.spec_from_file_location("otus_barman_get_wal", SCRIPT)
-gw = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = gw
-spec.loader.exec_module(gw)
+gw = load_role_file("barman", "otus_barman_get_wal")
 
 SERVERS = ["node1"]
 WAL = "000000010000000000000012"
