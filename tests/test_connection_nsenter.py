@@ -261,3 +261,12 @@ def test_the_local_connection_of_the_tests_sends_the_prelude_too(monkeypatch) ->
     conn.exec_command("/usr/bin/python3", in_data=WRAPPER.encode())
     conn.exec_command("echo", in_data=None)
     assert sent[0].startswith(nsenter.BYTECODE_PRELUDE.encode()) and sent[1] is None
+
+
+def test_a_running_container_without_its_process_says_what_to_do(monkeypatch, tmp_path: Path) -> None:
+    conn = connection(monkeypatch, tmp_path)
+    run, _ = fake_run(0, f"{2**22 + 1} true\n".encode())
+    monkeypatch.setattr(nsenter.subprocess, "run", run)
+    with pytest.raises(AnsibleConnectionFailure, match="is not running: its init process is gone") as raised:
+        conn._inspect_pid()
+    assert "`invoke stand.down`, then `nox -s converge`" in str(raised.value)

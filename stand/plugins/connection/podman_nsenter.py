@@ -217,8 +217,12 @@ class Connection(ConnectionBase):
             )
         start = process_start(pid)
         if start is None:
+            # podman still says running, but its processes were killed outside it (seen: a machine whose
+            # processes were all killed): podman cannot stop or start it again, only remove it.
             raise AnsibleConnectionFailure(
-                "container %s is not running: its init process is gone" % self._container
+                "container %s is not running: its init process is gone, though podman lists it as running."
+                " Remove and make it again (the local stand: `invoke stand.down`, then `nox -s converge`)"
+                % self._container
             )
         try:
             os.makedirs(CACHE_DIR, mode=0o700, exist_ok=True)
