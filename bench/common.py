@@ -53,7 +53,8 @@ def load_pgbench(scale: int, primary: str = PRIMARY) -> str:
     )
     if not exists.strip():
         podman_exec(primary, "createdb", "bench", user="postgres")
-    pgbench = f"{stand.cluster_layout(stand.inventory_vars(primary))['bin_dir']}/pgbench"
+    hostvars = stand.inventory_listing()["_meta"]["hostvars"][primary]
+    pgbench = f"{stand.cluster_layout(hostvars)['bin_dir']}/pgbench"
     podman_exec(primary, pgbench, "-i", "-q", "-s", str(scale), "bench", user="postgres")
     return podman_exec(
         primary, "psql", "-Atc", "SELECT pg_size_pretty(pg_database_size('bench'))", "bench", user="postgres"

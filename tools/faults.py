@@ -116,12 +116,7 @@ class Stand:
         self.inventories = inventories or (st.INVENTORY,)
         self.extra = extra if inventories else ("-e", f"@{st.ensure_secrets()}")
         self.env = env if env is not None else (st.ansible_env() if not inventories else None)
-        listing = json.loads(
-            subprocess.run(
-                ["ansible-inventory", *(a for i in self.inventories for a in ("-i", str(i))), "--list"],
-                capture_output=True, text=True, check=True, env=self.env, cwd=st.ROOT,
-            ).stdout
-        )  # fmt: skip
+        listing = st.inventory_listing(self.inventories, self.env)
         hostvars = listing["_meta"]["hostvars"]
         for name in self.extra[1::2]:
             if name.startswith("@"):

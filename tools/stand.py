@@ -218,15 +218,16 @@ def hosts() -> list[str]:
     return [h for members in groups().values() for h in members]
 
 
-def inventory_vars(host: str) -> dict:
-    """A host's variables as the stand's inventory file writes them (all's, its group's, its own)."""
-    inventory = yaml.safe_load(INVENTORY.read_text())["all"]
-    found = dict(inventory.get("vars") or {})
-    for group in inventory["children"].values():
-        if host in (group.get("hosts") or {}):
-            found.update(group.get("vars") or {})
-            found.update(group["hosts"][host] or {})
-    return found
+def inventory_listing(inventories: tuple[Path, ...] = (), env: dict[str, str] | None = None) -> dict:
+    """`ansible-inventory --list` of the stand (or of `inventories`): groups, and each host's variables
+    as Ansible merges them (`_meta.hostvars`)."""
+    sources = inventories or (INVENTORY,)
+    listed = subprocess.run(
+        ["ansible-inventory", *(a for i in sources for a in ("-i", str(i))), "--list"],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+        env=env if env is not None else (ansible_env() if not inventories else None),
+    )  # fmt: skip
+    return json.loads(listed.stdout)
 
 
 def cluster_layout(hostvars: dict) -> dict[str, str]:
