@@ -328,11 +328,12 @@ def converge(session: nox.Session) -> None:
     `nox -s converge -- --quiet` shows only each playbook's summary.
     """
     _machine_ready(session, "the local stand's hosts")
-    runs = st.up(stream="--quiet" not in session.posargs)
+    streamed = "--quiet" not in session.posargs
+    runs = st.up(stream=streamed)
     for run in runs:
         session.log(run.summary())
-    if runs[-1].rc != 0:
-        session.error(f"{Path(runs[-1].playbook).name} failed (rc={runs[-1].rc}); see the output above")
+    if failed := st.failure(runs, streamed):
+        session.error(failed)
     session.log(st.how_to_reach())
 
 

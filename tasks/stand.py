@@ -30,8 +30,8 @@ def up(c: Context, quiet: bool = False) -> None:
     runs = st.up(stream=not quiet)
     for run in runs:
         print(run.summary())
-    if runs[-1].rc != 0:
-        raise Exit(f"{Path(runs[-1].playbook).name} failed (rc={runs[-1].rc}); see the output above", code=1)
+    if failed := st.failure(runs, streamed=not quiet):
+        raise Exit(failed, code=1)
     print(st.how_to_reach())
 
 

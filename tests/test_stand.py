@@ -35,9 +35,8 @@ SITE_THEN_VERIFY = (
     "PLAY [Check the inventory] ***\nok: [node1]\n"
     + RECAP
     + "TASKS RECAP ***\nPLAY [At most one primary runs] ***\nok: [node1]\n"
-    + RECAP.replace("changed=2", "changed=0")
-    .replace("changed=1", "changed=0")
-    .replace("failed=1", "failed=0")
+    # ansible-playbook's recap counts from its start: verify adds 4 oks on node1, one change on node2.
+    + RECAP.replace("ok=59", "ok=63").replace("changed=1", "changed=2")
 )
 
 
@@ -47,7 +46,8 @@ def test_one_ansible_playbook_is_cut_into_a_run_per_playbook():
     assert [r.playbook for r in runs] == ["site.yml", "verify.yml"]
     site, verify = runs
     # The site's changes stay the site's; the return code is the last playbook's.
-    assert (site.changed, site.rc) == (3, 0) and (verify.changed, verify.rc) == (0, 2)
+    assert (site.changed, site.rc) == (3, 0) and (verify.changed, verify.rc) == (1, 2)
+    assert verify.recap["node1"] == {"ok": 4, "changed": 0, "unreachable": 0, "failed": 0}
     assert site.output.startswith("PLAY [Check") and "TASKS RECAP" in site.output
     assert verify.output.startswith("PLAY [At most one primary")
     # Start-up counts to the first playbook; together they add up to the whole run.
@@ -143,3 +143,30 @@ def test_the_tls_ca_path_is_the_collections():
     tls_dir = values["postgresql__tls_dir"]
     ca_file = values["postgresql__tls_ca_file"].replace("{{ postgresql__tls_dir }}", tls_dir)
     assert ca_file == stand.TLS_CA_FILE
+
+
+FAILED_SITE = (
+    """PLAY [Set up] ***
+TASK [otus.pgrepl.postgresql : Check the settings] ***
+ok: [node1]
+TASK [otus.pgrepl.postgresql : Start the cluster] ***
+fatal: [node1]: FAILED! => {"msg": "could not start"}
+fatal: [node2]: UNREACHABLE! => {"msg": "its init process is gone"}
+TASK [otus.pgrepl.barman : Check] ***
+ok: [barman]
+"""
+    + RECAP
+)
+
+
+def test_a_quiet_failure_names_the_failed_tasks_and_a_streamed_one_points_up():
+    runs = [stand.PlaybookRun("/x/site.yml", 2, 3.0, {}, FAILED_SITE)]
+    quiet = stand.failure(runs, streamed=False)
+    assert quiet is not None and quiet.splitlines() == [
+        "site.yml failed (rc=2):",
+        "TASK [otus.pgrepl.postgresql : Start the cluster]",
+        'fatal: [node1]: FAILED! => {"msg": "could not start"}',
+        'fatal: [node2]: UNREACHABLE! => {"msg": "its init process is gone"}',
+    ]
+    assert stand.failure(runs, streamed=True) == "site.yml failed (rc=2); see the output above"
+    assert stand.failure([stand.PlaybookRun("site.yml", 0, 1.0)], streamed=False) is None

@@ -181,14 +181,15 @@ def split_runs(
         parts[-1].append(line)
     bounds.append(ended)
     runs = []
+    before: dict[str, dict[str, int]] = {}
     for i, part in enumerate(parts):
         output = "".join(part)
         last = i == len(parts) - 1
-        runs.append(
-            PlaybookRun(
-                playbooks[i], rc if last else 0, bounds[i + 1] - bounds[i], parse_recap(output), output
-            )
-        )
+        # ansible-playbook's recap counts from its start: a playbook's own counts are the difference.
+        total = parse_recap(output) or before
+        own = {h: {k: v - before.get(h, {}).get(k, 0) for k, v in c.items()} for h, c in total.items()}
+        runs.append(PlaybookRun(playbooks[i], rc if last else 0, bounds[i + 1] - bounds[i], own, output))
+        before = total
     return runs
 
 
@@ -206,6 +207,29 @@ def up(stream: bool = True) -> list[PlaybookRun]:
         if runs[-1].rc != 0:
             return runs
     return runs + run_playbooks([PLAYBOOKS / "site.yml", PLAYBOOKS / "verify.yml"], stream=stream)
+
+
+def failure(runs: list[PlaybookRun], streamed: bool) -> str | None:
+    """None when the last playbook passed; else what failed (its failed tasks if the output was hidden)."""
+    last = runs[-1]
+    if last.rc == 0:
+        return None
+    head = f"{Path(last.playbook).name} failed (rc={last.rc})"
+    if streamed:
+        return f"{head}; see the output above"
+    return f"{head}:\n" + "\n".join(failed_tasks(last.output) or last.output.splitlines()[-20:])
+
+
+def failed_tasks(output: str) -> list[str]:
+    """The TASK line and the result of each task that failed or found its host unreachable."""
+    picked: list[str] = []
+    task = ""
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            task = line.rstrip(" *")
+        elif line.startswith(("fatal:", "failed:")):
+            picked += [task, line] if task not in picked else [line]
+    return picked
 
 
 def groups() -> dict[str, list[str]]:
