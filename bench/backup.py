@@ -27,7 +27,7 @@ import shlex
 import sys
 
 from bench import common
-from tools import faults
+from tools import fault_stand
 
 TARGETS = {
     # backup DONE <= 2 x raw pg_basebackup + 2 s: checked per run on the medians
@@ -81,15 +81,15 @@ def runner_archive_once() -> float:
     return float(report["seconds"])
 
 
-def receive_wal_back_once(stand: faults.Stand) -> float:
-    return faults.kill_receive_wal(stand, stand.primary(), every=0.1)
+def receive_wal_back_once(stand: fault_stand.Stand) -> float:
+    return fault_stand.kill_receive_wal(stand, stand.primary(), every=0.1)
 
 
 def measure(runs: int, scale: int) -> dict:
     common.ensure_stand()
     db_size = common.load_pgbench(scale)
     settings = common.barman_settings()
-    stand = faults.Stand()
+    stand = fault_stand.Stand()
     samples = []
     for i in range(runs):
         sample = {

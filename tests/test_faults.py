@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tools import faults
+from tools import fault_cases, fault_stand, fault_watch, faults
 from tools.stand import PlaybookRun
 
 
@@ -79,8 +79,8 @@ def test_table_marks_an_unexpected_second_primary() -> None:
     assert "| - | 0 | - | yes (expected: cut off, reported) | pass |" in rows[4]
 
 
-def writer_with(acks: list[float]) -> faults.Writer:
-    writer = object.__new__(faults.Writer)
+def writer_with(acks: list[float]) -> fault_watch.Writer:
+    writer = object.__new__(fault_watch.Writer)
     writer.acks = [(t, i, "10.0.0.1") for i, t in enumerate(acks, 1)]
     return writer
 
@@ -112,7 +112,7 @@ REFUSAL = (
 
 
 def test_refusal_returns_the_message() -> None:
-    said = faults.expect_refusal(run(2, 0, REFUSAL), "More than one primary runs", "stop node1 ")
+    said = fault_stand.expect_refusal(run(2, 0, REFUSAL), "More than one primary runs", "stop node1 ")
     assert said.startswith("More than one primary runs: node2 on timeline 4, node1 on timeline 3.")
     assert said.endswith("Nothing was changed.")
 
@@ -126,13 +126,13 @@ def test_refusal_returns_the_message() -> None:
     ],
 )
 def test_refusal_rules(rc: int, changed: int, phrases: tuple[str, ...]) -> None:
-    with pytest.raises(faults.DrillError):
-        faults.expect_refusal(run(rc, changed, REFUSAL), *phrases)
+    with pytest.raises(fault_stand.DrillError):
+        fault_stand.expect_refusal(run(rc, changed, REFUSAL), *phrases)
 
 
 def test_segments_order_across_a_log_boundary() -> None:
-    assert faults._segment("0000000300000001000000FF") == (3, 0x1FF)
-    assert faults._segment("000000030000000200000000") == (3, 0x200)
+    assert fault_cases._segment("0000000300000001000000FF") == (3, 0x1FF)
+    assert fault_cases._segment("000000030000000200000000") == (3, 0x200)
 
 
 def test_unknown_faults_are_refused_before_anything_runs() -> None:
@@ -144,26 +144,26 @@ def test_unknown_faults_are_refused_before_anything_runs() -> None:
 
 def test_wait_for_gives_up_with_the_step_named(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = iter(range(100))
-    monkeypatch.setattr(faults.time, "monotonic", lambda: next(clock))
-    monkeypatch.setattr(faults.time, "sleep", lambda s: None)
-    with pytest.raises(faults.DrillError, match="standby catches up: not within 5 s"):
-        faults.wait_for("standby catches up", lambda: False, 5)
+    monkeypatch.setattr(fault_stand.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(fault_stand.time, "sleep", lambda s: None)
+    with pytest.raises(fault_stand.DrillError, match="standby catches up: not within 5 s"):
+        fault_stand.wait_for("standby catches up", lambda: False, 5)
 
 
 def test_psql_answers_none_when_the_host_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
     def fake_run(argv, **kw):
         return subprocess.CompletedProcess(argv, 125, "", "Error: no such container")
 
-    monkeypatch.setattr(faults.subprocess, "run", fake_run)
-    assert faults.psql("pgrepl-node1", "SELECT 1") is None
+    monkeypatch.setattr(fault_stand.subprocess, "run", fake_run)
+    assert fault_stand.psql("pgrepl-node1", "SELECT 1") is None
 
 
 def test_refusal_without_a_recap_proves_nothing() -> None:
-    with pytest.raises(faults.DrillError):
-        faults.expect_refusal(PlaybookRun("site.yml", 2, 1.0, {}, REFUSAL), "More than one primary runs")
+    with pytest.raises(fault_stand.DrillError):
+        fault_stand.expect_refusal(PlaybookRun("site.yml", 2, 1.0, {}, REFUSAL), "More than one primary runs")
 
 
 def test_refusal_read_through_colour_codes() -> None:
     coloured = "\x1b[0;31m" + REFUSAL.rstrip("\n") + "\x1b[0m\n"
-    said = faults.expect_refusal(run(2, 0, coloured), "stop node1 ")
+    said = fault_stand.expect_refusal(run(2, 0, coloured), "stop node1 ")
     assert said.endswith("Nothing was changed.")
