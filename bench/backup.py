@@ -90,25 +90,21 @@ def measure(runs: int, scale: int) -> dict:
     db_size = common.load_pgbench(scale)
     settings = common.barman_settings()
     stand = fault_stand.Stand()
-    samples = []
-    for i in range(runs):
-        sample = {
+
+    def once() -> dict:
+        return {
             "done_seconds": round(backup_once(), 2),
             "raw_basebackup_seconds": round(raw_once(settings["streaming_conninfo"]), 2),
             "wal_archived_seconds": round(archived_once(settings["conninfo"], settings["wals_directory"]), 2),
             "wal_archived_runner_seconds": round(runner_archive_once(), 2),
             "receive_wal_back_seconds": round(receive_wal_back_once(stand), 2),
         }
-        print(f"run {i + 1}/{runs}: {json.dumps(sample)}", flush=True)
-        samples.append(sample)
-    medians = {k: common.median(samples, k) for k in samples[0]}
+
+    result = common.sampled(scale, db_size, runs, once)
+    medians = result["median"]
     done_target = round(2 * medians["raw_basebackup_seconds"] + 2, 2)
     return {
-        **common.header(),
-        "scale": scale,
-        "database_size": db_size,
-        "runs": samples,
-        "median": medians,
+        **result,
         "done_seconds": medians["done_seconds"],
         "raw_basebackup_seconds": medians["raw_basebackup_seconds"],
         "ratio": round(medians["done_seconds"] / medians["raw_basebackup_seconds"], 2),

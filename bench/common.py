@@ -78,6 +78,17 @@ def header() -> dict:
     }
 
 
+def sampled(scale: int, db_size: str, runs: int, once: Callable[[], dict]) -> dict:
+    """`runs` samples of `once` (printed as they come) and their medians, under the shared header."""
+    samples = []
+    for i in range(runs):
+        sample = once()
+        print(f"run {i + 1}/{runs}: {json.dumps(sample)}", flush=True)
+        samples.append(sample)
+    medians = {k: median(samples, k) for k in samples[0]}
+    return {**header(), "scale": scale, "database_size": db_size, "runs": samples, "median": medians}
+
+
 def target_row(label: str, key: str, result: dict) -> str:
     """| label | median | every run | target | met | for a key of result["runs"]."""
     median = result["median"][key]

@@ -42,20 +42,11 @@ def drill_once() -> dict:
 
 def measure(runs: int, scale: int) -> dict:
     common.ensure_stand()
-    db_size = common.load_pgbench(scale)
-    samples = []
-    for i in range(runs):
-        sample = drill_once()
-        print(f"run {i + 1}/{runs}: {json.dumps(sample)}", flush=True)
-        samples.append(sample)
-    medians = {k: common.median(samples, k) for k in samples[0]}
+    result = common.sampled(scale, common.load_pgbench(scale), runs, drill_once)
+    medians = result["median"]
     rto_target = round(2 * (medians["restore_seconds"] + medians["recovery_seconds"]) + 5, 1)
     return {
-        **common.header(),
-        "scale": scale,
-        "database_size": db_size,
-        "runs": samples,
-        "median": medians,
+        **result,
         "total_seconds": medians["total_seconds"],
         "rto_seconds": medians["rto_seconds"],
         "restore_seconds": medians["restore_seconds"],

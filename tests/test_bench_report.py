@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from bench import report
+from bench import common, report
 
 BACKUP = {
     "measured_at": "2026-11-27 01:00 UTC",
@@ -81,3 +82,12 @@ def test_main_without_results_says_what_to_run(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(report, "RESULTS", tmp_path)
     with pytest.raises(SystemExit, match="nox -s bench"):
         report.main([])
+
+
+def test_sampled_takes_each_run_and_the_medians(capsys) -> None:
+    values = iter([3.0, 1.0, 2.0])
+    result = common.sampled(5, "80 MB", 3, lambda: {"seconds": next(values)})
+    assert result["runs"] == [{"seconds": 3.0}, {"seconds": 1.0}, {"seconds": 2.0}]
+    assert result["median"] == {"seconds": 2.0}
+    assert (result["scale"], result["database_size"], result["cpus"]) == (5, "80 MB", os.cpu_count())
+    assert "run 3/3" in capsys.readouterr().out
