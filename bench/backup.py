@@ -126,7 +126,7 @@ def table(result: dict) -> str:
     lines = [
         "# Barman benchmark",
         "",
-        f"Measured {result['measured_at']} on {result['machine']} ({result['cpus']} CPUs), "
+        common.measured(result) + ", "
         f"{len(runs)} runs, medians (seconds). pgbench scale {result['scale']} "
         f"(database {result['database_size']}); the raw copy goes from the primary to the Barman host "
         "over Barman's own streaming connection.",

@@ -78,6 +78,11 @@ def header() -> dict:
     }
 
 
+def measured(result: dict) -> str:
+    """When and where a benchmark ran, as each results file opens."""
+    return f"Measured {result['measured_at']} on {result['machine']} ({result['cpus']} CPUs)"
+
+
 def sampled(scale: int, db_size: str, runs: int, once: Callable[[], dict]) -> dict:
     """`runs` samples of `once` (printed as they come) and their medians, under the shared header."""
     samples = []

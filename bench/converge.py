@@ -80,7 +80,7 @@ def table(summary: dict, runs: list[dict]) -> str:
     lines = [
         "# Converge benchmark",
         "",
-        f"Measured {summary['measured_at']} on {summary['machine']} ({summary['cpus']} CPUs), "
+        common.measured(summary) + ", "
         f"{len(runs)} runs, medians. Cold: no hosts, image cached, apt cache warm; "
         "hosts + site + verify. Rerun: the same command on the standing stand "
         "(the hosts playbook is skipped when every host runs).",

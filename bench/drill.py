@@ -60,7 +60,7 @@ def table(result: dict) -> str:
     lines = [
         "# Restore drill benchmark",
         "",
-        f"Measured {result['measured_at']} on {result['machine']} ({result['cpus']} CPUs), "
+        common.measured(result) + ", "
         f"{len(runs)} runs of `otus.pgrepl.drill` (as `invoke stand.drill`), medians (seconds). "
         f"pgbench scale {result['scale']} (database {result['database_size']}). RTO: the restore's start "
         "(scratch host prepared) to the restored cluster answering queries.",

@@ -136,7 +136,7 @@ def table(result: dict) -> str:
     lines = [
         "# Incremental backup benchmark",
         "",
-        f"Measured {result['measured_at']} on {result['machine']} ({result['cpus']} CPUs), pgbench scale "
+        common.measured(result) + ", pgbench scale "
         f"{result['scale']} (database {result['database_size']}), "
         f"{len(result['kinds']['clustered']['runs'])} pairs per kind, medians. Each pair: a full backup, "
         "1 % of pgbench_accounts updated, an incremental backup on top of that full.",

@@ -99,7 +99,7 @@ def table(result: dict) -> str:
     lines = [
         "# Restore benchmark",
         "",
-        f"Measured {result['measured_at']} on {result['machine']} ({result['cpus']} CPUs), medians. "
+        common.measured(result) + ", medians. "
         "On the Barman host, each into an empty directory and followed by a `sync`: `barman restore` "
         f"(jobs {result['jobs']}) with no target (the backup plus the WAL it needs), `cp -a` of the same "
         "files (the backup's data directory and the WAL files `barman list-files --target wal` names), "
