@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from ansible_collections.otus.pgrepl.plugins.module_utils import restore_run
 from ansible_collections.otus.pgrepl.plugins.module_utils import restore_target as rt
 from ansible_collections.otus.pgrepl.plugins.module_utils import wal_position as wp
 from ansible_collections.otus.pgrepl.plugins.modules import barman_restore
@@ -370,11 +371,11 @@ def test_a_restore_that_lost_barmans_temporary_directory_is_emptied_and_run_once
 
 def test_rsync_losing_the_temporary_directory_counts_too():
     # Barman prints a failed rsync as its CommandFailedException's dict, on one line.
-    assert barman_restore.lost_tempdir(
+    assert restore_run.lost_tempdir(
         "ERROR: remote copy of recovery.signal failed: {'ret': 23, 'out': '', 'err': 'rsync: [sender] "
         'change_dir "/tmp/barman_recovery-ab12cd34" failed: No such file or directory (2)\\n\'}'
     )
-    assert not barman_restore.lost_tempdir(
+    assert not restore_run.lost_tempdir(
         "EXCEPTION: [Errno 2] No such file or directory: '/var/lib/barman/x'\n/tmp/barman_recovery-a"
     )
 
