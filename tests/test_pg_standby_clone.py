@@ -524,7 +524,7 @@ def own_standby(run_module, args):
 @pytest.mark.parametrize("extra", [{}, {"force": True}, {"rejoin": True}, {"force": True, "rejoin": True}])
 def test_a_standby_whose_slot_was_lost_catches_up_and_is_not_cloned(run_module, args, extra, monkeypatch):
     marker = own_standby(run_module, args)
-    monkeypatch.setattr(pg_standby_clone.time, "sleep", lambda s: None)
+    monkeypatch.setattr("time.sleep", lambda s: None)
     # Replaying from the archive first (no receiver), then streaming through the recreated slot.
     fake = catching_up_runner(["", "", "startup", "streaming"])
     result, failed = run_module(pg_standby_clone.main, dict(args, wait_timeout=30, **extra), fake)

@@ -263,518 +263,66 @@ slot_name:
   sample: node2
 """
 
-import datetime
 import os
-import pwd
-import shlex
-import shutil
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.otus.pgrepl.plugins.module_utils.pg_clone import (
-    AUTO_CONF,
-    STANDBY_SIGNAL,
-    build_conninfo,
     describe,
     has_tls_settings,
     inside_root,
     inspect_data_dir,
     is_standby_of,
-    merge_pgpass,
     redact_conninfo,
-    render_auto_conf,
-    write_file,
 )
-from ansible_collections.otus.pgrepl.plugins.module_utils.pgnames import (
-    DATA_ROOT,
-    debian_layout,
-    is_valid_slot_name,
-)
+from ansible_collections.otus.pgrepl.plugins.module_utils.pgnames import DATA_ROOT, is_valid_slot_name
+from ansible_collections.otus.pgrepl.plugins.module_utils.standby_clone import StandbyCloner
+from ansible_collections.otus.pgrepl.plugins.module_utils.standby_host import StandbyHost
+from ansible_collections.otus.pgrepl.plugins.module_utils.standby_link import PrimaryLink
+from ansible_collections.otus.pgrepl.plugins.module_utils.standby_rejoin import StandbyRejoin
 
 
-class StandbyClone:
-    def __init__(self, module):
-        self.module = module
-        p = module.params
-        self.p = p
-        self.version = p["version"]
-        layout = debian_layout(self.version, p["cluster"], p["data_root"])
-        self.bin_dir = p["bin_dir"] or layout["bin_dir"]
-        self.service = p["service"] or layout["service"]
-        self.log_file = p["log_file"] or layout["log_file"]
-        self.application_name = p["application_name"] or p["slot_name"]
-        self.config_file = p["config_file"] or layout["config_file"]
-        try:
-            self.owner = pwd.getpwnam(p["owner"])
-        except KeyError:
-            module.fail_json(msg=f"owner={p['owner']}: no such user on this host; install PostgreSQL first")
-        self.passfile = p["passfile"] or os.path.join(self.owner.pw_dir, ".pgpass")
-        self.commands = []
-        self.result = {
-            "changed": False,
-            "cloned": False,
-            "rewound": False,
-            "repointed": False,
-            "started": False,
-            "commands": self.commands,
-            "receiver_status": None,
-            "primary_conninfo": None,
-            "slot_name": p["slot_name"],
-        }
-
-    # -- helpers -------------------------------------------------------------
-    def as_owner(self, argv):
-        if os.geteuid() == 0 and self.owner.pw_uid != 0:
-            return ["runuser", "-u", self.owner.pw_name, "--", *argv]
-        return list(argv)
-
-    def run(self, argv, record=True, **kwargs):
-        if record:
-            self.commands.append(" ".join(shlex.quote(a) for a in argv))
-        return self.module.run_command(argv, **kwargs)
-
-    def tls(self):
-        """The TLS settings every connection to the primary carries (libpq's default, prefer, is left out)."""
-        p = self.p
-        params = {} if p["ssl_mode"] == "prefer" else {"sslmode": p["ssl_mode"]}
-        if p["ssl_root_cert"]:
-            params["sslrootcert"] = p["ssl_root_cert"]
-        return params
-
-    def conninfo(self):
-        p = self.p
-        return build_conninfo(
-            {
-                "host": p["primary_host"],
-                "port": p["primary_port"],
-                "user": p["primary_user"],
-                "passfile": self.passfile,
-                "application_name": self.application_name,
-                **self.tls(),
-            }
-        )
-
-    def basebackup_argv(self):
-        p = self.p
-        return [
-            os.path.join(self.bin_dir, "pg_basebackup"),
-            "-h",
-            p["primary_host"],
-            "-p",
-            str(p["primary_port"]),
-            "-U",
-            p["primary_user"],
-            "-D",
-            p["data_dir"],
-            "-R",
-            "-X",
-            "stream",
-            "-S",
-            p["slot_name"],
-            "--checkpoint=fast",
-            "-w",
-        ]
-
-    def chown(self, path):
-        os.chown(path, self.owner.pw_uid, self.owner.pw_gid)
-
-    def empty_dir(self, path):
-        for entry in os.listdir(path):
-            full = os.path.join(path, entry)
-            if os.path.isdir(full) and not os.path.islink(full):
-                shutil.rmtree(full)
-            else:
-                os.unlink(full)
-
-    # -- steps ---------------------------------------------------------------
-    def ensure_passfile(self):
-        """Write the passfile line; True when the file changed."""
-        password = self.p["primary_password"]
-        if password is None:
-            return False
-        existing = ""
-        if os.path.exists(self.passfile):
-            with open(self.passfile) as handle:
-                existing = handle.read()
-        wanted = merge_pgpass(
-            existing, self.p["primary_host"], self.p["primary_port"], self.p["primary_user"], password
-        )
-        stat = os.stat(self.passfile) if os.path.exists(self.passfile) else None
-        right_mode = stat is not None and (stat.st_mode & 0o777) == 0o600 and stat.st_uid == self.owner.pw_uid
-        if wanted == existing and right_mode:
-            return False
-        if not self.module.check_mode:
-            write_file(self.passfile, wanted, self.owner.pw_uid, self.owner.pw_gid)
-        return True
-
-    def is_active(self):
-        rc, out, dummy = self.run(["systemctl", "is-active", self.service], record=False)
-        return rc == 0 and out.strip() == "active"
-
-    def start(self):
-        rc, out, err = self.run(["systemctl", "start", self.service])
-        if rc != 0:
-            self.module.fail_json(
-                msg=f"could not start {self.service}: {(err or out).strip()}; {self.last_errors()}",
-                **self.result,
-            )
-        self.result["started"] = True
-        self.result["changed"] = True
-
-    def psql(self, connection, sql):
-        """psql as the owner, unaligned tuples only: connection is its -h/-p/-d arguments."""
-        return self.as_owner(
-            [os.path.join(self.bin_dir, "psql"), "-X", "-A", "-t", "-q", *connection, "-c", sql]
-        )
-
-    def local_query(self, sql):
-        """One value from the local cluster (None when it does not answer)."""
-        local = ["-h", self.p["socket_dir"], "-p", str(self.p["port"]), "-d", "postgres"]
-        rc, out, dummy = self.run(self.psql(local, sql), record=False)
-        return out.strip() if rc == 0 else None
-
-    def receiver_status(self):
-        return self.local_query("SELECT status FROM pg_stat_wal_receiver")
-
-    def last_errors(self, lines=5):
-        if not os.path.isfile(self.log_file):
-            return f"no server log at {self.log_file}"
-        with open(self.log_file, errors="replace") as handle:
-            tail = handle.readlines()[-200:]
-        picked = [line.strip() for line in tail if "FATAL" in line or "ERROR" in line]
-        if not picked:
-            return f"no error in the last lines of {self.log_file}"
-        return "last errors in the server log: " + " | ".join(picked[-lines:])
-
-    def wait_streaming(self):
-        timeout = self.p["wait_timeout"]
-        if timeout <= 0 or self.module.check_mode:
-            return
-        deadline = time.monotonic() + timeout
-        status = None
-        while True:
-            status = self.receiver_status()
-            self.result["receiver_status"] = status or None
-            if status == "streaming":
-                return
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(1)
-        self.module.fail_json(
-            msg=(
-                f"the standby in {self.p['data_dir']} did not reach 'streaming' from "
-                f"{self.p['primary_host']}:{self.p['primary_port']} through slot {self.p['slot_name']} "
-                f"within {timeout}s (pg_stat_wal_receiver.status: {status or 'no receiver'}); "
-                + self.last_errors()
-                + self.lost_slot_hint()
-                + (
-                    f". The old contents of the directory are kept in {self.result['moved_aside']}"
-                    if self.result.get("moved_aside")
-                    else ""
-                )
-            ),
-            **self.result,
-        )
-
-    def write_standby_settings(self):
-        auto = os.path.join(self.p["data_dir"], AUTO_CONF)
-        original = ""
-        if os.path.exists(auto):
-            with open(auto) as handle:
-                original = handle.read()
-        # pg_basebackup -R copies the connection it used, which may carry the
-        # password read from the passfile: replace it with our own conninfo.
-        text = render_auto_conf(
-            original,
-            {"primary_conninfo": self.conninfo(), "primary_slot_name": self.p["slot_name"]},
-        )
-        write_file(auto, text, self.owner.pw_uid, self.owner.pw_gid)
-        signal = os.path.join(self.p["data_dir"], STANDBY_SIGNAL)
-        if not os.path.isfile(signal) or os.path.islink(signal):
-            write_file(signal, "", self.owner.pw_uid, self.owner.pw_gid)
-
-    def source_server(self):
-        p = self.p
-        return build_conninfo(
-            {
-                "host": p["primary_host"],
-                "port": p["primary_port"],
-                "user": p["primary_user"],
-                "dbname": "postgres",
-                "passfile": self.passfile,
-                **self.tls(),
-            }
-        )
-
-    def rewind_argv(self):
-        return [
-            os.path.join(self.bin_dir, "pg_rewind"),
-            "--target-pgdata",
-            self.p["data_dir"],
-            "--source-server",
-            self.source_server(),
-            "--progress",
-        ] + (["--config-file", self.config_file] if os.path.isfile(self.config_file) else [])
-
-    def stop(self):
-        rc, out, err = self.run(["systemctl", "stop", self.service])
-        if rc != 0:
-            self.module.fail_json(msg=f"could not stop {self.service}: {(err or out).strip()}", **self.result)
-
-    def repoint(self):
-        """A running standby of another source follows primary_host after a reload; True when it streams."""
-        self.result.update(changed=True, repointed=True)
-        if self.module.check_mode:
-            self.commands.append(
-                f"set primary_conninfo and primary_slot_name; systemctl reload {self.service}"
-            )
-            return True
-        self.ensure_passfile()
-        self.write_standby_settings()
-        self.run(["systemctl", "reload", self.service])
-        if self.p["wait_timeout"] <= 0:
-            return True
-        deadline = time.monotonic() + self.p["wait_timeout"]
-        while time.monotonic() < deadline:
-            if self.receiver_status() == "streaming" and self.receiver_source() == self.p["primary_host"]:
-                return True
-            time.sleep(1)
-        return False
-
-    def refresh_tls(self):
-        """New TLS settings in primary_conninfo; a running standby reconnects after a reload."""
-        self.result["changed"] = True
-        running = self.is_active()
-        self.commands.append(
-            "set primary_conninfo (TLS settings)" + (f"; systemctl reload {self.service}" if running else "")
-        )
-        if self.module.check_mode:
-            return
-        self.write_standby_settings()
-        if running:
-            self.run(["systemctl", "reload", self.service], record=False)
-
-    def receiver_source(self):
-        return self.local_query("SELECT sender_host FROM pg_stat_wal_receiver")
-
-    def rewind(self, state):
-        """Stop the cluster, pg_rewind it from primary_host, make it a standby and start it."""
-        argv = self.as_owner(self.rewind_argv())
-        self.result.update(changed=True, rewound=True)
-        if self.module.check_mode:
-            self.commands.append(f"systemctl stop {self.service}")
-            self.commands.append(" ".join(shlex.quote(a) for a in argv))
-            if self.p["start"]:
-                self.commands.append(f"systemctl start {self.service}")
-            return
-        self.ensure_passfile()
-        if self.is_active():
-            self.stop()
-        rc, out, err = self.run(argv, environ_update={"PGPASSFILE": self.passfile})
-        if rc != 0:
-            if self.p["force"]:
-                self.result["rewound"] = False
-                self.commands.append(f"pg_rewind failed (rc={rc}): clone again (force=true)")
-                self.clone(inspect_data_dir(self.p["data_dir"]))
-                return
-            self.module.fail_json(
-                msg=(
-                    f"pg_rewind from {self.p['primary_host']} failed (rc={rc}); the cluster in {self.p['data_dir']} "
-                    f"is stopped and was not otherwise changed: {(err or out).strip()[-600:]}. "
-                    "Set force=true to clone it again instead (its contents are replaced)."
-                ),
-                stderr=err,
-                rc=rc,
-                **self.result,
-            )
-        # pg_rewind copied the source's postgresql.auto.conf: point it back at the primary, as a standby.
-        self.write_standby_settings()
-        if self.p["start"]:
-            self.start()
-
-    def rejoin(self, state):
-        if state["standby_signal"] and self.is_active():
-            if self.repoint():
-                return
-            self.commands.append("not streaming after the reload: rewind")
-        self.rewind(state)
-
-    def read_slot(self):
-        """(rc, out, err) of READ_REPLICATION_SLOT for our slot on the primary (out: type|restart_lsn|tli)."""
-        p = self.p
-        conninfo = build_conninfo(
-            {
-                "host": p["primary_host"],
-                "port": p["primary_port"],
-                "user": p["primary_user"],
-                "dbname": "replication",
-                "replication": "true",
-                "passfile": self.passfile,
-                "connect_timeout": 10,
-                **self.tls(),
-            }
-        )
-        return self.run(self.psql(["-d", conninfo], f"READ_REPLICATION_SLOT {p['slot_name']}"), record=False)
-
-    def lost_slot_hint(self):
-        """What to do when the standby does not stream because its slot lost its WAL ('' otherwise).
-
-        A slot invalidated by max_slot_wal_keep_size has no restart_lsn. The
-        standby's data is still good: a new slot and the missing WAL from an
-        archive bring it back, a new clone is not needed (and not made here).
-        """
-        rc, out, dummy = self.read_slot()
-        fields = (out.strip().splitlines() or [""])[0].split("|") if rc == 0 else []
-        if fields[:1] != ["physical"] or (len(fields) > 1 and fields[1]):
-            return ""
-        return (
-            f". The primary's slot {self.p['slot_name']} holds no WAL (invalidated by max_slot_wal_keep_size: "
-            "wal_status 'lost'): this standby needs the WAL it missed from an archive (restore_command; "
-            "otus.pgrepl.site points it at Barman's) and a new slot (otus.pgrepl.postgresql_primary drops and "
-            "recreates a lost one, WAL reserved). Its data is kept: it is not cloned again"
-        )
-
-    def probe_primary(self):
-        """Fail, changing nothing on this host, unless the primary answers and holds the slot."""
-        p = self.p
-        rc, out, err = self.read_slot()
-        where = f"{p['primary_host']}:{p['primary_port']}"
-        if rc != 0:
-            self.module.fail_json(
-                msg=(
-                    f"the primary {where} does not answer a replication connection as {p['primary_user']} "
-                    f"(rc={rc}): {(err or out).strip()[-400:]}. Nothing was changed in {p['data_dir']}."
-                ),
-                **self.result,
-            )
-        slot_type = (out.strip().splitlines() or [""])[0].split("|")[0]
-        if slot_type != "physical":
-            self.module.fail_json(
-                msg=(
-                    f"the primary {where} has no physical replication slot {p['slot_name']} "
-                    f"(READ_REPLICATION_SLOT: {out.strip() or 'empty'}). Create it first "
-                    f"(the postgresql_primary role does); nothing was changed in {p['data_dir']}."
-                ),
-                **self.result,
-            )
-
-    def make_empty_dir(self, data_dir):
-        parent = os.path.dirname(os.path.normpath(data_dir))
-        if not os.path.isdir(parent):
-            os.makedirs(parent, 0o755)
-            self.chown(parent)
-        if not os.path.isdir(data_dir):
-            os.mkdir(data_dir, 0o700)
-        os.chmod(data_dir, 0o700)
-        self.chown(data_dir)
-
-    def put_back(self, data_dir, aside, was_active):
-        """Undo a clone that failed: the half-written copy goes, the old directory returns."""
-        if aside is None:
-            self.empty_dir(data_dir)
-            return f"{data_dir} was emptied again"
-        shutil.rmtree(data_dir, ignore_errors=True)
-        os.rename(aside, data_dir)
-        self.commands.append(f"mv {aside} {data_dir}")
-        if was_active:
-            self.run(["systemctl", "start", self.service])
-        return f"the old {data_dir} was put back as it was" + (" and started again" if was_active else "")
-
-    def clone(self, state):
-        data_dir = self.p["data_dir"]
-        argv = self.as_owner(self.basebackup_argv())
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")  # noqa: UP017
-        aside = None if state["empty"] else f"{data_dir}.before-clone-{stamp}"
-        if self.module.check_mode:
-            if aside:
-                self.commands.append(f"systemctl stop {self.service}")
-                self.commands.append(f"mv {data_dir} {aside}")
-            self.commands.append(" ".join(shlex.quote(a) for a in argv))
-            if self.p["start"]:
-                self.commands.append(f"systemctl start {self.service}")
-            if aside:
-                self.commands.append(f"rm -r {aside} (once the standby streams)")
-            self.result.update(changed=True, cloned=True)
-            return
-        self.ensure_passfile()
-        self.probe_primary()
-        was_active = False
-        if aside:
-            was_active = self.is_active()
-            self.stop()
-            os.rename(data_dir, aside)
-            self.commands.append(f"mv {data_dir} {aside}")
-            self.result["moved_aside"] = aside
-        self.make_empty_dir(data_dir)
-        env = {"PGPASSFILE": self.passfile, "PGAPPNAME": self.application_name}
-        env.update({f"PG{k.upper()}": v for k, v in self.tls().items()})
-        rc, out, err = self.run(argv, environ_update=env)
-        if rc != 0:
-            undone = self.put_back(data_dir, aside, was_active)
-            self.result.pop("moved_aside", None)
-            self.module.fail_json(
-                msg=f"pg_basebackup failed (rc={rc}); {undone}: {err.strip() or out.strip()}",
-                stderr=err,
-                rc=rc,
-                **self.result,
-            )
-        self.write_standby_settings()
-        self.result.update(changed=True, cloned=True)
-        if self.p["start"]:
-            self.start()
-
-    def drop_moved_aside(self):
-        """The old directory goes once the new standby streamed; kept (and said) otherwise."""
-        aside = self.result.get("moved_aside")
-        if not aside:
-            return
-        if self.p["start"] and self.p["wait_timeout"] > 0 and self.result["receiver_status"] == "streaming":
-            shutil.rmtree(aside)
-            self.commands.append(f"rm -r {aside} (the new standby streams)")
-            del self.result["moved_aside"]
+def keep_standby(host, link, state):
+    """Already the wanted standby: only the passfile, TLS settings and a stopped service are put right."""
+    if link.ensure_passfile():
+        host.result["changed"] = True
+        host.commands.append(f"update {host.passfile}")
+    if not has_tls_settings(state, link.tls()):
+        link.refresh_tls()
+    if host.p["start"] and not host.is_active():
+        if host.module.check_mode:
+            host.commands.append(f"systemctl start {host.service}")
+            host.result["changed"] = True
         else:
-            self.module.warn(
-                f"the old contents of {self.p['data_dir']} are kept in {aside}: "
-                "delete that directory once the standby streams"
-            )
+            host.start()
 
-    def __call__(self):
-        p = self.p
-        state = inspect_data_dir(p["data_dir"])
-        if is_standby_of(state, p["primary_host"], p["primary_port"], p["primary_user"], p["slot_name"]):
-            if self.ensure_passfile():
-                self.result["changed"] = True
-                self.commands.append(f"update {self.passfile}")
-            if not has_tls_settings(state, self.tls()):
-                self.refresh_tls()
-            if p["start"] and not self.is_active():
-                if self.module.check_mode:
-                    self.commands.append(f"systemctl start {self.service}")
-                    self.result["changed"] = True
-                else:
-                    self.start()
-        elif p["rejoin"] and state["pg_version"]:
-            self.rejoin(state)
-        elif not state["empty"] and not p["force"]:
-            self.module.fail_json(
-                msg=(
-                    f"refusing to clone into {p['data_dir']}: the directory is not empty and "
-                    f"{describe(state)}. Nothing was changed. Empty it yourself, or set force=true "
-                    "to stop the cluster and replace its contents."
-                ),
-                **self.result,
-            )
-        else:
-            self.clone(state)
-        if p["start"]:
-            self.wait_streaming()
-        if not self.module.check_mode:
-            self.drop_moved_aside()
-        current = inspect_data_dir(p["data_dir"])
-        conninfo = current["primary_conninfo"] or (self.conninfo() if self.module.check_mode else None)
-        self.result["primary_conninfo"] = redact_conninfo(conninfo) if conninfo else None
-        self.module.exit_json(**self.result)
+
+def converge(module):
+    p = module.params
+    host = StandbyHost(module)
+    link = PrimaryLink(host)
+    cloner = StandbyCloner(host, link)
+    state = inspect_data_dir(p["data_dir"])
+    if is_standby_of(state, p["primary_host"], p["primary_port"], p["primary_user"], p["slot_name"]):
+        keep_standby(host, link, state)
+    elif p["rejoin"] and state["pg_version"]:
+        StandbyRejoin(host, link, cloner).rejoin(state)
+    elif not state["empty"] and not p["force"]:
+        host.fail(
+            f"refusing to clone into {p['data_dir']}: the directory is not empty and "
+            f"{describe(state)}. Nothing was changed. Empty it yourself, or set force=true "
+            "to stop the cluster and replace its contents."
+        )
+    else:
+        cloner.clone(state)
+    if p["start"]:
+        link.wait_streaming()
+    if not module.check_mode:
+        cloner.drop_moved_aside()
+    current = inspect_data_dir(p["data_dir"])
+    conninfo = current["primary_conninfo"] or (link.conninfo() if module.check_mode else None)
+    host.result["primary_conninfo"] = redact_conninfo(conninfo) if conninfo else None
+    module.exit_json(**host.result)
 
 
 def main():
@@ -832,7 +380,7 @@ def main():
                 "Fix the cluster name or data directory (or data_root)."
             )
         )
-    StandbyClone(module)()
+    converge(module)
 
 
 if __name__ == "__main__":
