@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,216 @@ def test_preflights_only_check() -> None:
                 tasks = yaml.safe_load(path.read_text()) or []
                 extra = _modules(tasks, role / "tasks") - CHECK_ONLY - READ_ONLY
                 assert not extra, f"{role.name}/tasks/{name}.yml does more than check: {sorted(extra)}"
+
+
+# Entry points: every `tasks_from` anywhere in the project (the collection's playbooks and roles, the
+# scenarios, the test and stand playbooks) names an entry point its role declares in meta/argument_specs.yml,
+# so Ansible validates the variables it reads when it is entered, as it does for main.
+REPO = COLLECTION.parents[3]
+ENTRY_SOURCES = [
+    COLLECTION / "playbooks",
+    COLLECTION / "roles",
+    REPO / "molecule",
+    REPO / "tests",
+    REPO / "stand",
+]
+ROLE_INCLUDES = {
+    f"{prefix}{key}"
+    for prefix in ("", "ansible.builtin.", "ansible.legacy.")
+    for key in ("include_role", "import_role")
+}
+TASKS_FROM_LINE = re.compile(r"^\s*(?:-\s+)?tasks_from:", re.MULTILINE)
+
+
+def _role_entries(node, where: str) -> list[tuple[str, str]]:
+    """(role, tasks_from) of each include_role/import_role (or `roles:` item) with tasks_from in a file."""
+    found = []
+    if isinstance(node, list):
+        for item in node:
+            found += _role_entries(item, where)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key in ROLE_INCLUDES and isinstance(value, dict) and "tasks_from" in value:
+                names = [value["name"]]
+                if "{{" in value["name"]:
+                    # A role chosen by a loop over literal names (the site's database roles' checks).
+                    literal = value["name"].replace(" ", "") == "{{item}}" and isinstance(
+                        node.get("loop"), list
+                    )
+                    assert literal, f"{where}: cannot tell which role {value['name']!r} is"
+                    names = node["loop"]
+                found += [(name, value["tasks_from"]) for name in names]
+            elif key == "roles" and isinstance(value, list):
+                found += [
+                    (r.get("role") or r["name"], r["tasks_from"])
+                    for r in value
+                    if isinstance(r, dict) and "tasks_from" in r
+                ]
+        for value in node.values():
+            found += _role_entries(value, where)
+    return found
+
+
+def _used_entry_points() -> list[tuple[str, str, str]]:
+    """(role, entry point, where) of every tasks_from on a role of this collection."""
+    used = []
+    for source in ENTRY_SOURCES:
+        for path in sorted(source.rglob("*.y*ml")):
+            text = path.read_text()
+            lines = len(TASKS_FROM_LINE.findall(text))
+            if not lines:
+                continue
+            where = str(path.relative_to(REPO))
+            entries = _role_entries(yaml.safe_load(text), where)
+            # Every tasks_from line is understood: none slips past the checks below.
+            assert len(entries) >= lines, f"{where}: {lines} tasks_from lines, {len(entries)} understood"
+            for name, entry in entries:
+                if name.startswith("otus.pgrepl."):
+                    used.append((name.removeprefix("otus.pgrepl."), re.sub(r"\.ya?ml$", "", entry), where))
+    return used
+
+
+USED_ENTRY_POINTS = _used_entry_points()
+
+
+def _specs(role: Path) -> dict:
+    return (load(role / "meta" / "argument_specs.yml") or {}).get("argument_specs") or {}
+
+
+def test_entry_points_are_found() -> None:
+    """The search sees the entry points the playbooks use (an empty search would pass everything)."""
+    found = {(role, entry) for role, entry, _ in USED_ENTRY_POINTS}
+    assert {("postgresql", "discover"), ("barman", "repoint"), ("postgresql_tls", "issue")} <= found
+    assert ("postgresql_install", "preflight") in found  # through the site's loop over role names
+    assert len(found) >= 15
+
+
+@pytest.mark.parametrize(
+    ("role", "entry", "where"),
+    [
+        pytest.param(
+            *used,
+            id=f"{used[0]}:{used[1]}@{used[2].removeprefix('collections/ansible_collections/otus/pgrepl/')}",
+        )
+        for used in USED_ENTRY_POINTS
+    ],
+)
+def test_every_entry_point_in_use_is_declared(role: str, entry: str, where: str) -> None:
+    path = COLLECTION / "roles" / role
+    assert (path / "tasks" / f"{entry}.yml").exists(), f"{where}: otus.pgrepl.{role} has no tasks/{entry}.yml"
+    assert entry in _specs(path), (
+        f"{where}: tasks_from {entry} of otus.pgrepl.{role} is not in its meta/argument_specs.yml"
+    )
+
+
+# Where a role's tasks read a variable: the tasks file, the files it includes or imports from the role, the
+# role's (and its dependencies') vars and defaults those name, and the templates any of them name.
+_INCLUDES = {
+    f"{prefix}{key}" for prefix in ("", "ansible.builtin.") for key in ("include_tasks", "import_tasks")
+}
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TEMPLATE = re.compile(r"[A-Za-z0-9_.-]+\.j2")
+
+
+def _strings(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield str(key)
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+    elif node is not None:
+        yield str(node)
+
+
+def _with_dependencies(role: Path) -> list[Path]:
+    meta = load(role / "meta" / "main.yml") or {}
+    found = [role]
+    for dep in meta.get("dependencies") or []:
+        name = dep["role"] if isinstance(dep, dict) else dep
+        found += _with_dependencies(COLLECTION / "roles" / name.removeprefix("otus.pgrepl."))
+    return found
+
+
+def _task_strings(role: Path, name: str, seen: set[str]) -> list[str]:
+    """The strings of a tasks file and of the role's tasks files it includes (comments left out)."""
+    path = role / "tasks" / name
+    if name in seen or not path.exists():
+        return []
+    seen.add(name)
+    tasks = load(path) or []
+    found = list(_strings(tasks))
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            for key in _INCLUDES & set(node):
+                included = node[key]["file"] if isinstance(node[key], dict) else node[key]
+                if "{{" not in included:
+                    found.extend(_task_strings(role, included, seen))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(tasks)
+    return found
+
+
+def _reads(role: Path, entry: str) -> set[str]:
+    """The role's own variables (its defaults) that an entry point may read."""
+    values, templates = {}, {}
+    for each in _with_dependencies(role):
+        for path in sorted((each / "vars").glob("*.yml")) + [each / "defaults" / "main.yml"]:
+            for name, value in (load(path) or {}).items():
+                values.setdefault(name, []).extend(_strings(value))
+        templates.update({p.name: p.read_text() for p in sorted((each / "templates").glob("*.j2"))})
+    todo, words, seen_templates = _task_strings(role, f"{entry}.yml", set()), set(), set()
+    while todo:
+        text = todo.pop()
+        for template in set(_TEMPLATE.findall(text)) & set(templates) - seen_templates:
+            seen_templates.add(template)
+            todo.append(templates[template])
+        for word in set(_WORD.findall(text)) - words:
+            words.add(word)
+            todo.extend(values.get(word, []))
+    return words & set(load(role / "defaults" / "main.yml") or {})
+
+
+DECLARED_ENTRY_POINTS = [(role, entry) for role in ROLES for entry in _specs(role)]
+
+
+@pytest.mark.parametrize(
+    ("role", "entry"),
+    [pytest.param(role, entry, id=f"{role.name}:{entry}") for role, entry in DECLARED_ENTRY_POINTS],
+)
+def test_entry_points_are_documented_like_main(role: Path, entry: str) -> None:
+    """Each entry point has its tasks file and a description; its options are documented, typed, mirror the
+    role's defaults and main's type, and cover every variable of the role it reads."""
+    where = f"{role.name}:{entry}"
+    assert (role / "tasks" / f"{entry}.yml").exists(), f"{where} is declared but has no tasks file"
+    spec = _specs(role)[entry]
+    assert spec.get("short_description") and spec.get("description"), (
+        f"{where} needs short_description and description"
+    )
+    defaults = load(role / "defaults" / "main.yml") or {}
+    main = _specs(role)["main"].get("options") or {}
+    options = spec.get("options") or {}
+    for name, option in options.items():
+        assert option.get("description") and option.get("type"), (
+            f"{where}: {name} needs a type and a description"
+        )
+        assert name.startswith(role.name + "_"), f"{where}: {name} lacks the role prefix"
+        if name in defaults:
+            mirrored = option.get("required") or ("default" in option and option["default"] == defaults[name])
+            assert mirrored, f"{where}: the default of {name} differs from defaults/main.yml"
+        if name in main:
+            for key in ("type", "elements"):
+                assert option.get(key) == main[name].get(key), f"{where}: {key} of {name} differs from main's"
+            # An entry point may leave the choices to its own checks (a message naming the variable).
+            assert option.get("choices") in (None, main[name].get("choices")), (
+                f"{where}: choices of {name} differ"
+            )
+    missing = _reads(role, entry) - set(options)
+    assert not missing, f"{where} reads {sorted(missing)}: declare them in its options"
