@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import atexit
 import functools
-import importlib.util
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -23,15 +21,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import nox
-import yaml
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
+from tools import collection  # noqa: E402
 from tools import localhosts as lh  # noqa: E402
 from tools import stand as st  # noqa: E402
 
-COLLECTION = ROOT / "collections" / "ansible_collections" / "otus" / "pgrepl"
 ALL_SCENARIOS = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
 # One build per host layout: these scenarios' checks (molecule/shared/) run
 # inside the scenario named with them, on the same hosts. Each stays a scenario
@@ -122,26 +119,6 @@ def timed(func: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-def _galaxy() -> dict:
-    return yaml.safe_load((ROOT / "galaxy.yml").read_text())
-
-
-def _galaxy_version() -> str:
-    return str(_galaxy()["version"])
-
-
-def _stage_collection(dest: Path, *, keep_tests: bool = False) -> None:
-    """A copy of the collection tree with the top-level manifest and license in it.
-
-    The manifest lives once, at the top; builds and sanity tests get a staged
-    copy with it. The built artifact leaves out the sanity ignore files.
-    """
-    ignore = ["__pycache__", "*.pyc", ".pytest_cache"] + ([] if keep_tests else ["tests"])
-    shutil.copytree(COLLECTION, dest, ignore=shutil.ignore_patterns(*ignore))
-    shutil.copy2(ROOT / "galaxy.yml", dest / "galaxy.yml")
-    shutil.copy2(ROOT / "LICENSE", dest / "LICENSE")
-
-
 def _machine_ready(session: nox.Session, what: str) -> None:
     """Root, then the machine prepared, the image built and the apt cache filled where they are not."""
     if not lh.is_root():
@@ -187,44 +164,14 @@ def _sanity(session: nox.Session) -> None:
     (.cache/ansible-test-home), so they are made once per machine.
     """
     home = ROOT / ".cache" / "ansible-test-home"
-    cache = home / ".ansible" / "test" / "cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    # ansible-test downloads get-pip.py from a host these machines cannot reach;
-    # it uses a cached copy when there is one.
-    shutil.copy2(
-        ROOT / "tools" / "get_pip_offline.py", cache / f"get_pip_{_ansible_test_pip().replace('.', '_')}.py"
-    )
+    collection.offline_get_pip(home)
     with tempfile.TemporaryDirectory(prefix="otus-pgrepl-sanity-") as tmp:
-        root = Path(tmp) / "ansible_collections"
-        staged = root / "otus" / "pgrepl"
-        _stage_collection(staged, keep_tests=True)
-        for fqcn in _galaxy()["dependencies"]:
-            namespace, name = fqcn.split(".")
-            (root / namespace).mkdir(parents=True, exist_ok=True)
-            (root / namespace / name).symlink_to(_bundled_collection(fqcn))
+        staged = collection.stage_for_sanity(Path(tmp) / "ansible_collections")
         python = f"{sys.version_info[0]}.{sys.version_info[1]}"
         with session.chdir(staged):
             session.run(
                 "ansible-test", "sanity", "--python", python, "--color", "no", env={"HOME": str(home)}
             )
-
-
-def _ansible_test_pip() -> str:
-    """The pip version ansible-test bootstraps into its virtualenvs."""
-    import ansible_test._internal.python_requirements as reqs  # noqa: PLC0415 - only the lint session needs it
-
-    found = re.search(r"pip='([0-9.]+)'", Path(reqs.__file__).read_text())
-    if found is None:
-        raise RuntimeError(f"no pip version found in {reqs.__file__}: update noxfile._ansible_test_pip")
-    return found.group(1)
-
-
-def _bundled_collection(fqcn: str) -> Path:
-    """Where the `ansible` package keeps a collection it bundles."""
-    spec = importlib.util.find_spec(f"ansible_collections.{fqcn}")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"{fqcn} is not in the ansible package: pip install -r requirements.txt")
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 @nox.session
@@ -368,7 +315,7 @@ BENCHMARKS = ("converge", "connection", "backup", "drill", "restore", "increment
 @timed
 def build(session: nox.Session) -> None:
     """Build dist/otus-pgrepl-VERSION.tar.gz, install it offline, load plugin docs."""
-    version = _galaxy_version()
+    version = str(collection.galaxy()["version"])
     dist = ROOT / "dist"
     dist.mkdir(exist_ok=True)
     tarball = dist / f"otus-pgrepl-{version}.tar.gz"
@@ -376,7 +323,7 @@ def build(session: nox.Session) -> None:
         tarball.unlink()
     with tempfile.TemporaryDirectory(prefix="otus-pgrepl-build-") as tmp:
         staged = Path(tmp) / "pgrepl"
-        _stage_collection(staged)
+        collection.stage(staged)
         session.run(
             "ansible-galaxy", "collection", "build", str(staged), "--output-path", str(dist), "--force"
         )
@@ -399,7 +346,7 @@ def build(session: nox.Session) -> None:
             env=env,
         )
         installed = target / "ansible_collections" / "otus" / "pgrepl"
-        plugins = _documented_plugins(installed)
+        plugins = collection.documented_plugins(installed)
         if not plugins:
             session.error("the built collection holds no documented plugin")
         for kind, name in plugins:
@@ -408,10 +355,3 @@ def build(session: nox.Session) -> None:
                 session.error(f"ansible-doc did not load otus.pgrepl.{name} from {installed}")
             session.log(f"ansible-doc -t {kind} otus.pgrepl.{name}: loaded from the installed tarball")
     session.log(f"built {tarball.relative_to(ROOT)}")
-
-
-def _documented_plugins(root: Path) -> list[tuple[str, str]]:
-    found = [("module", p.stem) for p in sorted((root / "plugins" / "modules").glob("*.py"))]
-    found += [("filter", p.stem) for p in sorted((root / "plugins" / "filter").glob("*.yml"))]
-    found += [("connection", p.stem) for p in sorted((root / "plugins" / "connection").glob("*.py"))]
-    return [(k, n) for k, n in found if not n.startswith("_")]
