@@ -174,7 +174,7 @@ def _return_refuse_rejoin(ctx: Context, old: str, label: str) -> None:
         120,
     )
     fence = podman(
-        "exec", ctx.stand.container(old), "cat", f"{ctx.stand.layouts[old]['conf_dir']}/FENCED", check=False
+        "exec", ctx.stand.container(old), "cat", ctx.stand.layouts[old]["fence_file"], check=False
     ).stdout.strip()
     ctx.note(f"{old} back: cluster {state}, FENCED: {fence or 'missing'}")
     new = ctx.stand.primary()

@@ -30,7 +30,7 @@ DATA_ROOT = "/var/lib/postgresql"
 
 
 def debian_layout(version, cluster, data_root=DATA_ROOT):
-    """Paths and unit of a cluster as postgresql-common lays it out (pg_createcluster, pg_ctlcluster)."""
+    """Paths and unit of a cluster as postgresql-common lays it out (pg_createcluster), and its fence file."""
     version, cluster = str(version), str(cluster)
     conf_dir = f"/etc/postgresql/{version}/{cluster}"
     return {
@@ -40,4 +40,7 @@ def debian_layout(version, cluster, data_root=DATA_ROOT):
         "bin_dir": f"/usr/lib/postgresql/{version}/bin",
         "service": f"postgresql@{version}-{cluster}",
         "log_file": f"/var/log/postgresql/postgresql-{version}-{cluster}.log",
+        # Not Debian's: written by otus.pgrepl.failover on a primary it replaced; the cluster refuses to start
+        # while it exists (fence-check.sh).
+        "fence_file": f"{conf_dir}/FENCED",
     }
