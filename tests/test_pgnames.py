@@ -35,6 +35,9 @@ def test_filters_are_exported_and_reject_empty_hosts():
     filters = FilterModule().filters()
     assert filters["slot_name"]("node-3") == "node_3"
     assert filters["valid_slot_name"]("node_3") is True
+    hostvars = {"node1": {}, "node-2": {"postgresql_slot_name": ""}, "n3": {"postgresql_slot_name": "s3"}}
+    slots = filters["slot_names"](["node1", "node-2", "n3"], hostvars)
+    assert slots == {"node1": "node1", "node-2": "node_2", "n3": "s3"}
     with pytest.raises(AnsibleFilterError, match="non-empty host name"):
         filters["slot_name"]("  ")
 
@@ -60,5 +63,6 @@ def test_the_tools_read_the_layout_and_slots_from_the_inventory():
     assert stand.cluster_layout({"postgresql_version": 16, "postgresql_cluster": "b"})["bin_dir"] == (
         "/usr/lib/postgresql/16/bin"
     )
-    assert stand.slot_name("Node-2", {}) == "node_2"
-    assert stand.slot_name("node2", {"postgresql_slot_name": "standby_a"}) == "standby_a"
+    hostvars = {"Node-2": {}, "node2": {"postgresql_slot_name": "standby_a"}}
+    slots = stand.slot_names(["Node-2", "node2"], hostvars)
+    assert slots == {"Node-2": "node_2", "node2": "standby_a"}

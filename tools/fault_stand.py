@@ -88,7 +88,7 @@ class Stand:
         self.barman_server = group("postgresql_primary")[0]
         self.containers = {h: str(hostvars[h].get("ansible_host", h)) for h in [*self.db_hosts, self.barman]}
         self.layouts = {h: st.cluster_layout(hostvars[h]) for h in self.db_hosts}
-        self.slots = {h: st.slot_name(h, hostvars[h]) for h in self.db_hosts}
+        self.slots = st.slot_names(self.db_hosts, hostvars)
         self.drill_password = str(hostvars[self.barman].get("stand_drill_password", ""))
         if not self.drill_password:
             raise DrillError("set stand_drill_password (TEST-ONLY) for the drill's write loop")

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "collections"))
 from ansible_collections.otus.pgrepl.plugins.module_utils.pgnames import (  # noqa: E402
     debian_layout,
-    slot_name_for,
+    slot_names,  # noqa: F401 - the tools' way to it (this module puts the collection on sys.path)
 )
 
 STAND = ROOT / "stand"
@@ -259,11 +259,6 @@ def cluster_layout(hostvars: dict) -> dict[str, str]:
     defaults = yaml.safe_load((COLLECTION / "roles" / "postgresql" / "defaults" / "main.yml").read_text())
     version = hostvars.get("postgresql_version", defaults["postgresql_version"])
     return debian_layout(version, hostvars.get("postgresql_cluster", defaults["postgresql_cluster"]))
-
-
-def slot_name(host: str, hostvars: dict) -> str:
-    """The slot a standby streams through: the inventory's name for it, else the one derived from the host."""
-    return hostvars.get("postgresql_slot_name") or slot_name_for(host)
 
 
 def container(host: str) -> str:

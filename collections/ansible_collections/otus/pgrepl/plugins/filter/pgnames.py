@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, otus.pgrepl developers
 # MIT License (see LICENSE)
-"""Filters for PostgreSQL names; documented in slot_name.yml, valid_slot_name.yml and pg_layout.yml."""
+"""Filters for PostgreSQL names and paths; each documented in its own .yml beside this file."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ansible_collections.otus.pgrepl.plugins.module_utils.pgnames import (
     is_valid_slot_name,
     slot_name_for,
 )
+from ansible_collections.otus.pgrepl.plugins.module_utils.pgnames import slot_names as _slot_names
 
 
 def slot_name(host):
@@ -19,6 +20,13 @@ def slot_name(host):
         return slot_name_for(host)
     except ValueError as exc:
         raise AnsibleFilterError(f"otus.pgrepl.slot_name: {exc}") from exc
+
+
+def slot_names(hosts, hostvars):
+    try:
+        return _slot_names(hosts, hostvars)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"otus.pgrepl.slot_names: {exc}") from exc
 
 
 def valid_slot_name(name):
@@ -31,4 +39,9 @@ def pg_layout(version, cluster="main", data_root=DATA_ROOT):
 
 class FilterModule:
     def filters(self):
-        return {"slot_name": slot_name, "valid_slot_name": valid_slot_name, "pg_layout": pg_layout}
+        return {
+            "slot_name": slot_name,
+            "slot_names": slot_names,
+            "valid_slot_name": valid_slot_name,
+            "pg_layout": pg_layout,
+        }

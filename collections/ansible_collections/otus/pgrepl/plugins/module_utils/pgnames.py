@@ -25,6 +25,11 @@ def slot_name_for(host):
     return name[:SLOT_NAME_MAX]
 
 
+def slot_names(hosts, hostvars):
+    """{host: the slot it streams through}: its postgresql_slot_name, else the name derived from the host."""
+    return {host: hostvars[host].get("postgresql_slot_name") or slot_name_for(host) for host in hosts}
+
+
 # Where Debian and Ubuntu keep every cluster's data (postgresql-common).
 DATA_ROOT = "/var/lib/postgresql"
 
