@@ -74,9 +74,17 @@ def test_site_checks_the_inventory_before_changing_anything():
             # free ignores any_errors_fatal: the next play must be the gate
             gate = plays[index + 1]
             assert gate.get("any_errors_fatal") is True, play["name"]
-            assert "ansible_play_hosts_all" in str(gate["tasks"]), play["name"]
+            imported = gate["tasks"][0].get("ansible.builtin.import_tasks")
+            assert imported == "tasks/all_hosts_still_in.yml", play["name"]
         else:
             assert play.get("any_errors_fatal") is True, play["name"]
+
+
+def test_the_gate_stops_the_run_when_a_host_dropped_out():
+    (gate,) = load(COLLECTION / "playbooks" / "tasks" / "all_hosts_still_in.yml")
+    that = gate["ansible.builtin.assert"]["that"]
+    assert that == "ansible_play_hosts | length == ansible_play_hosts_all | length"
+    assert gate["run_once"] is True
 
 
 # The entry points the site's first plays include: checks only, before any change.
