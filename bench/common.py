@@ -16,11 +16,10 @@ from pathlib import Path
 from tools import stand
 
 RESULTS = Path(__file__).resolve().parent / "results"
-# From the stand's inventory: the first primary, the Barman host, and Barman's server, which keeps
-# the inventory primary's name (postgresql__barman_server).
+# From the stand's inventory: the first primary, the Barman host, and Barman's server.
 PRIMARY = stand.groups()["postgresql_primary"][0]
 BARMAN = stand.groups()["barman"][0]
-SERVER = PRIMARY
+SERVER = stand.barman_server(stand.groups()["postgresql_primary"])
 
 
 def podman_exec(host: str, *argv: str, user: str = "", timeout: float = 900) -> str:

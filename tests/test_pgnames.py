@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.otus.pgrepl.plugins.filter.pgnames import FilterModule
@@ -66,3 +67,9 @@ def test_the_tools_read_the_layout_and_slots_from_the_inventory():
     hostvars = {"Node-2": {}, "node2": {"postgresql_slot_name": "standby_a"}}
     slots = stand.slot_names(["Node-2", "node2"], hostvars)
     assert slots == {"Node-2": "node_2", "node2": "standby_a"}
+    # Barman's server: the inventory's first primary, as the postgresql role names it.
+    assert stand.barman_server(["node3", "node1"]) == "node3"
+    role_vars = yaml.safe_load((stand.COLLECTION / "roles" / "postgresql" / "vars" / "main.yml").read_text())
+    assert role_vars["postgresql__barman_server"].replace(" ", "") == (
+        "{{groups.get(postgresql__primary_group,[])|first|default('')}}"
+    )

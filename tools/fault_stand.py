@@ -84,8 +84,7 @@ class Stand:
 
         self.db_hosts = group("postgresql_primary") + group("postgresql_standby")
         self.barman = group("barman")[0]
-        # The Barman server is named after the inventory's first primary.
-        self.barman_server = group("postgresql_primary")[0]
+        self.barman_server = st.barman_server(group("postgresql_primary"))
         self.containers = {h: str(hostvars[h].get("ansible_host", h)) for h in [*self.db_hosts, self.barman]}
         self.layouts = {h: st.cluster_layout(hostvars[h]) for h in self.db_hosts}
         self.slots = st.slot_names(self.db_hosts, hostvars)

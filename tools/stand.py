@@ -254,6 +254,12 @@ def inventory_listing(inventories: tuple[Path, ...] = (), env: dict[str, str] | 
     return json.loads(listed.stdout)
 
 
+def barman_server(primaries: list[str]) -> str:
+    """Barman's server keeps the name of the inventory's first primary (the roles' postgresql__barman_server),
+    wherever the primary runs now."""
+    return primaries[0]
+
+
 def cluster_layout(hostvars: dict) -> dict[str, str]:
     """The cluster's paths and unit on a host: its inventory variables over the postgresql role's defaults."""
     defaults = yaml.safe_load((COLLECTION / "roles" / "postgresql" / "defaults" / "main.yml").read_text())
