@@ -124,13 +124,14 @@ def table(result: dict) -> str:
         ("pg_receivewal kill -9 -> streaming again", "receive_wal_back_seconds"),
     ]
     lines = [
-        "# Barman benchmark",
-        "",
-        common.measured(result) + ", "
-        f"{len(runs)} runs, medians (seconds). pgbench scale {result['scale']} "
-        f"(database {result['database_size']}); the raw copy goes from the primary to the Barman host "
-        "over Barman's own streaming connection.",
-        "",
+        *common.heading(
+            "Barman benchmark",
+            result,
+            ", "
+            f"{len(runs)} runs, medians (seconds). pgbench scale {result['scale']} "
+            f"(database {result['database_size']}); the raw copy goes from the primary to the Barman host "
+            "over Barman's own streaming connection.",
+        ),
         "| measure | median | runs | target | met |",
         "| --- | --- | --- | --- | --- |",
     ]

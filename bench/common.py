@@ -82,6 +82,11 @@ def measured(result: dict) -> str:
     return f"Measured {result['measured_at']} on {result['machine']} ({result['cpus']} CPUs)"
 
 
+def heading(title: str, result: dict, text: str) -> list[str]:
+    """A results file's title and its first paragraph: when and where it was measured, then `text`."""
+    return [f"# {title}", "", measured(result) + text, ""]
+
+
 def sampled(scale: int, db_size: str, runs: int, once: Callable[[], dict]) -> dict:
     """`runs` samples of `once` (printed as they come) and their medians, under the shared header."""
     samples = []

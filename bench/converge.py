@@ -78,13 +78,14 @@ def measure_fresh() -> float:
 
 def table(summary: dict, runs: list[dict]) -> str:
     lines = [
-        "# Converge benchmark",
-        "",
-        common.measured(summary) + ", "
-        f"{len(runs)} runs, medians. Cold: no hosts, image cached, apt cache warm; "
-        "hosts + site + verify. Rerun: the same command on the standing stand "
-        "(the hosts playbook is skipped when every host runs).",
-        "",
+        *common.heading(
+            "Converge benchmark",
+            summary,
+            ", "
+            f"{len(runs)} runs, medians. Cold: no hosts, image cached, apt cache warm; "
+            "hosts + site + verify. Rerun: the same command on the standing stand "
+            "(the hosts playbook is skipped when every host runs).",
+        ),
         "| measure | median | runs | target | met |",
         "| --- | --- | --- | --- | --- |",
     ]

@@ -58,13 +58,14 @@ def measure(runs: int, scale: int) -> dict:
 def table(result: dict) -> str:
     runs = result["runs"]
     lines = [
-        "# Restore drill benchmark",
-        "",
-        common.measured(result) + ", "
-        f"{len(runs)} runs of `otus.pgrepl.drill` (as `invoke stand.drill`), medians (seconds). "
-        f"pgbench scale {result['scale']} (database {result['database_size']}). RTO: the restore's start "
-        "(scratch host prepared) to the restored cluster answering queries.",
-        "",
+        *common.heading(
+            "Restore drill benchmark",
+            result,
+            ", "
+            f"{len(runs)} runs of `otus.pgrepl.drill` (as `invoke stand.drill`), medians (seconds). "
+            f"pgbench scale {result['scale']} (database {result['database_size']}). RTO: the restore's start "
+            "(scratch host prepared) to the restored cluster answering queries.",
+        ),
         "| measure | median | runs | target | met |",
         "| --- | --- | --- | --- | --- |",
     ]

@@ -134,13 +134,14 @@ def _pct(x: float) -> str:
 def table(result: dict) -> str:
     t = result["targets"]
     lines = [
-        "# Incremental backup benchmark",
-        "",
-        common.measured(result) + ", pgbench scale "
-        f"{result['scale']} (database {result['database_size']}), "
-        f"{len(result['kinds']['clustered']['runs'])} pairs per kind, medians. Each pair: a full backup, "
-        "1 % of pgbench_accounts updated, an incremental backup on top of that full.",
-        "",
+        *common.heading(
+            "Incremental backup benchmark",
+            result,
+            ", pgbench scale "
+            f"{result['scale']} (database {result['database_size']}), "
+            f"{len(result['kinds']['clustered']['runs'])} pairs per kind, medians. Each pair: a full backup, "
+            "1 % of pgbench_accounts updated, an incremental backup on top of that full.",
+        ),
         "| rows changed | full copy (s) | incr. copy (s) | copy ratio | full to DONE (s) | incr. to DONE (s) "
         "| DONE ratio | full size (MB) | incr. size (MB) | size ratio |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",

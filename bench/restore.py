@@ -97,14 +97,15 @@ def table(result: dict) -> str:
         ("rsync -a, Barman's copy engine (s)", "rsync_seconds"),
     ]
     lines = [
-        "# Restore benchmark",
-        "",
-        common.measured(result) + ", medians. "
-        "On the Barman host, each into an empty directory and followed by a `sync`: `barman restore` "
-        f"(jobs {result['jobs']}) with no target (the backup plus the WAL it needs), `cp -a` of the same "
-        "files (the backup's data directory and the WAL files `barman list-files --target wal` names), "
-        "and `rsync -a` of the same files. The order rotates from run to run.",
-        "",
+        *common.heading(
+            "Restore benchmark",
+            result,
+            ", medians. "
+            "On the Barman host, each into an empty directory and followed by a `sync`: `barman restore` "
+            f"(jobs {result['jobs']}) with no target (the backup plus the WAL it needs), `cp -a` of the same "
+            "files (the backup's data directory and the WAL files `barman list-files --target wal` names), "
+            "and `rsync -a` of the same files. The order rotates from run to run.",
+        ),
     ]
     for scale, one in result["scales"].items():
         target = one["target_ratio"]
