@@ -20,6 +20,8 @@ TEMPLATE = (
 )
 
 PEERS = {"node2": "10.0.0.12", "node3": "10.0.0.13"}
+# A port per host is supported: node3's server listens on 5433, and is asked there.
+PORTS = {"node2": 5432, "node3": 5433}
 ANSWERS = {
     "primary": (0, "f"),
     "standby": (0, "t"),
@@ -61,7 +63,10 @@ def _render(tmp_path: Path) -> Path:
     tmp_path.mkdir(exist_ok=True)
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["extract"] = _extract
-    hostvars = {name: {"postgresql__address": address} for name, address in PEERS.items()}
+    hostvars = {
+        name: {"postgresql__address": address, "postgresql_port": PORTS[name]}
+        for name, address in PEERS.items()
+    }
     hostvars["node1"] = {"postgresql__address": "10.0.0.11"}
     text = env.from_string(TEMPLATE.read_text()).render(
         ansible_managed="test",
@@ -84,15 +89,16 @@ def _render(tmp_path: Path) -> Path:
     bin_dir.mkdir()
     # runuser -u postgres -- CMD...: run CMD as is.
     _exe(bin_dir / "runuser", '#!/bin/sh\nshift 3\nexec "$@"\n')
-    # psql ... "host=H ...": a peer refuses a conninfo without verify-full as the stand's pg_hba
-    # does; otherwise answer with $ANSWER_<last octet of H>, "rc|text".
+    # psql ... "host=H port=P ...": a peer refuses a conninfo without verify-full as the stand's pg_hba
+    # does; otherwise answer with $ANSWER_<last octet of H>_<P>, "rc|text" (nothing listens on another port).
     _exe(
         bin_dir / "psql",
         "#!/bin/sh\n"
         'case "$*" in *"sslmode=verify-full sslrootcert=/etc/otus-pgrepl/tls/ca.crt"*) ;;'
         ' *) echo "FATAL:  no pg_hba.conf entry for host, no encryption"; exit 2;; esac\n'
-        'for a in "$@"; do case "$a" in host=*) h=${a#host=}; h=${h%% *};; esac; done\n'
-        'v=$(eval echo "\\"\\$ANSWER_${h##*.}\\"")\n'
+        'for a in "$@"; do case "$a" in host=*)'
+        " h=${a#host=}; p=${h#* port=}; h=${h%% *}; p=${p%% *};; esac; done\n"
+        'v=$(eval echo "\\"\\${ANSWER_${h##*.}_$p:-2|Connection refused}\\"")\n'
         'echo "${v#*|}" | sed "s/{h}/$h/"\n'
         'exit "${v%%|*}"\n',
     )
@@ -104,18 +110,22 @@ def _exe(path: Path, text: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
 
 
-def _check(tmp_path: Path, node2: str, node3: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+def _check(
+    tmp_path: Path, node2: str, node3: str, signal: str = "", **extra_env: str
+) -> subprocess.CompletedProcess[str]:
     script = _render(tmp_path)
+    if signal:
+        (tmp_path / "data" / signal).write_text("")
     env = dict(os.environ, PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}", **extra_env)
-    for peer, kind in (("12", node2), ("13", node3)):
+    for name, kind in (("node2", node2), ("node3", node3)):
         rc, text = ANSWERS[kind]
-        env[f"ANSWER_{peer}"] = f"{rc}|{text}"
+        env[f"ANSWER_{PEERS[name].rsplit('.', 1)[1]}_{PORTS[name]}"] = f"{rc}|{text}"
     return subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=30, check=False)
 
 
 @pytest.mark.parametrize(
     ("node2", "node3"),
-    [("standby", "standby"), ("refused", "standby"), ("timeout", "no-route"), ("refused", "refused")],
+    [("standby", "standby"), ("refused", "standby"), ("refused", "refused")],
 )
 def test_starts_when_no_peer_can_be_a_primary(tmp_path, node2, node3):
     result = _check(tmp_path, node2, node3)
@@ -140,6 +150,24 @@ def test_any_doubt_fences_and_refuses(tmp_path, node2, node3, reason):
     fence = (tmp_path / "FENCED").read_text()
     assert reason in fence
     assert "otus.pgrepl.rejoin" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("node2", "node3"), [("timeout", "standby"), ("standby", "no-route"), ("timeout", "refused")]
+)
+def test_a_peer_that_does_not_answer_is_doubt_and_refuses_without_a_fence(tmp_path, node2, node3):
+    # A host cut off, or whose network is not up yet, cannot tell a dead peer from a primary it cannot reach.
+    result = _check(tmp_path, node2, node3)
+    assert result.returncode == 1
+    assert "does not answer" in result.stderr and "Start it again once" in result.stderr
+    assert not (tmp_path / "FENCED").exists()
+
+
+def test_an_archive_recovery_asks_too(tmp_path):
+    # recovery.signal ends in a promotion: it is no standby.
+    result = _check(tmp_path, "standby", "primary", signal="recovery.signal")
+    assert result.returncode == 1
+    assert "10.0.0.13 runs as the primary" in (tmp_path / "FENCED").read_text()
 
 
 def test_a_fenced_host_stays_fenced(tmp_path):
