@@ -424,3 +424,24 @@ def test_other_failures_are_not_run_again(run_module, error, args, backup_type):
     assert failed and "retried" not in result
     assert len(restore_call(calls)) == 1
     assert not [c for c in calls.calls if "-delete" in " ".join(c)]
+
+
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        ({"target_name": "before_upgrade"}, ""),
+        ({"target_name": "pre-2026.12.07+00:00"}, ""),
+        ({"target_name": "x'; DROP"}, 'target_name="x\'; DROP" is refused'),
+        ({"target_name": "one\ntwo"}, "is refused: a restore point name here is 1 to 63"),
+        ({"target_name": "n" * 64}, "is refused"),
+        ({"target_xid": "7a"}, "is not a transaction id"),
+        ({"target_time": "2026-11-25 18:00:00"}, "has no UTC offset"),
+        ({"target_xid": "7", "target_name": "p"}, "give at most one recovery target"),
+        ({"target_xid": "", "target_name": "", "target_immediate": False}, ""),
+    ],
+)
+def test_the_filter_checks_the_target_as_the_module_does(params, problem):
+    from ansible_collections.otus.pgrepl.plugins.filter.restore import FilterModule  # noqa: PLC0415
+
+    found = FilterModule().filters()["restore_target_problem"](params)
+    assert (found == "") if not problem else (problem in found)

@@ -20,6 +20,10 @@ from ansible_collections.otus.pgrepl.plugins.module_utils.wal_position import (
 )
 
 TARGET_KINDS = ("time", "lsn", "xid", "name", "immediate")
+# Barman writes a restore point's name into the restored server's recovery
+# settings as given: a quote or a line break there stops that server from
+# starting. Names are held to a plain word, at most NAMEDATALEN - 1 bytes.
+_TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,62}$")
 
 
 class TargetError(ValueError):
@@ -86,7 +90,22 @@ def target_of(params):
         parse_lsn(value)
     elif kind == "xid" and not re.match(r"^[0-9]+$", value):
         raise TargetError(f"target_xid={value!r} is not a transaction id (a whole number)")
+    elif kind == "name" and not _TARGET_NAME.match(value):
+        raise TargetError(
+            f"target_name={value!r} is refused: a restore point name here is 1 to 63 letters, digits and "
+            "'_', '.', ':', '+', '-', starting with a letter or digit (Barman writes it into the recovery "
+            "settings as given). Make the restore point under such a name (pg_create_restore_point)."
+        )
     return kind, value
+
+
+def target_problem(params):
+    """'' when the recovery target asked for is well formed, else what to fix (the module's own message)."""
+    try:
+        target_of(params)
+    except TargetError as exc:
+        return str(exc)
+    return ""
 
 
 def backup_end(backup):
