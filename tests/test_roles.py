@@ -298,7 +298,7 @@ def _reads(role: Path, entry: str) -> set[str]:
     for each in _with_dependencies(role):
         for path in sorted((each / "vars").glob("*.yml")) + [each / "defaults" / "main.yml"]:
             for name, value in (load(path) or {}).items():
-                # A variable's value reads only what its Jinja names: plain text (a message, a hint) reads nothing.
+                # A value reads only what its Jinja names: plain text (a message, a hint) reads nothing.
                 values.setdefault(name, []).extend(_JINJA.findall(" ".join(_strings(value))))
         templates.update({p.name: p.read_text() for p in sorted((each / "templates").glob("*.j2"))})
     todo, words, seen_templates = _task_strings(role, f"{entry}.yml", set()), set(), set()
