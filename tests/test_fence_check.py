@@ -74,6 +74,7 @@ def _render(tmp_path: Path) -> Path:
         hostvars=hostvars,
         postgresql__replication_hosts=["node1", *PEERS],
         postgresql__fence_file=str(tmp_path / "FENCED"),
+        postgresql__legacy_fence_file=str(tmp_path / "legacy-FENCED"),
         postgresql__data_dir=str(tmp_path / "data"),
         postgresql__bin_dir=str(tmp_path / "bin"),
         postgresql_port=5432,
@@ -175,6 +176,15 @@ def test_a_fenced_host_stays_fenced(tmp_path):
     result = _check(tmp_path, "standby", "standby")
     assert result.returncode == 1
     assert "fenced: 10.0.0.12 runs as the primary" in result.stderr
+
+
+def test_a_fence_an_older_version_wrote_still_holds(tmp_path):
+    # Before the fence moved to root's folder it lay in the configuration directory.
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "legacy-FENCED").write_text("node2 was promoted by otus.pgrepl.failover\n")
+    result = _check(tmp_path, "standby", "standby")
+    assert result.returncode == 1
+    assert "fenced: node2 was promoted" in result.stderr
 
 
 def test_a_standby_starts_without_asking(tmp_path):

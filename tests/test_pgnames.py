@@ -52,7 +52,7 @@ def test_debian_layout_of_a_cluster():
         "bin_dir": "/usr/lib/postgresql/16/bin",
         "service": "postgresql@16-reports",
         "log_file": "/var/log/postgresql/postgresql-16-reports.log",
-        "fence_file": "/etc/postgresql/16/reports/FENCED",
+        "fence_file": "/var/lib/otus-pgrepl/fenced-16-reports",
     }
     assert FilterModule().filters()["pg_layout"]("17")["data_dir"] == "/var/lib/postgresql/17/main"
 

@@ -30,6 +30,8 @@ def slot_names(hosts, hostvars):
     return {host: hostvars[host].get("postgresql_slot_name") or slot_name_for(host) for host in hosts}
 
 
+# The root-owned folder of the fence files.
+FENCE_DIR = "/var/lib/otus-pgrepl"
 # Where Debian and Ubuntu keep every cluster's data (postgresql-common).
 DATA_ROOT = "/var/lib/postgresql"
 
@@ -46,6 +48,6 @@ def debian_layout(version, cluster, data_root=DATA_ROOT):
         "service": f"postgresql@{version}-{cluster}",
         "log_file": f"/var/log/postgresql/postgresql-{version}-{cluster}.log",
         # Not Debian's: written by otus.pgrepl.failover on a primary it replaced; the cluster refuses to start
-        # while it exists (fence-check.sh).
-        "fence_file": f"{conf_dir}/FENCED",
+        # while it exists (fence-check.sh). Root's: postgres cannot remove it.
+        "fence_file": f"{FENCE_DIR}/fenced-{version}-{cluster}",
     }
