@@ -434,14 +434,50 @@ def test_a_symlinked_data_dir_leading_out_of_the_root_is_refused(run_module, arg
     assert failed and "resolves to '/'" in result["msg"]
 
 
-def test_files_written_as_root_replace_a_symlink_instead_of_following_it(run_module, args, tmp_path):
+def test_a_symlinked_passfile_is_refused_before_any_change(run_module, args, tmp_path):
+    # Root would read the link's target and write its lines into postgres' file.
+    victim = tmp_path / "victim"
+    victim.write_text("*:*:*:root:root-only-secret\n")
+    Path(args["passfile"]).symlink_to(victim)
+    fake = runner()
+    result, failed = run_module(pg_standby_clone.main, args, fake)
+    assert failed
+    assert f"{args['passfile']} is a symbolic link" in result["msg"] and "Nothing was changed" in result["msg"]
+    assert fake.calls == []
+    assert Path(args["passfile"]).is_symlink() and victim.read_text() == "*:*:*:root:root-only-secret\n"
+    assert "root-only-secret" not in str(result)
+
+
+def test_a_symlinked_auto_conf_is_refused_before_any_change(run_module, args, tmp_path):
+    data_dir = Path(args["data_dir"])
+    data_dir.mkdir(parents=True)
+    (data_dir / "PG_VERSION").write_text("17\n")
+    victim = tmp_path / "victim.conf"
+    victim.write_text("primary_conninfo = 'password=root-only-secret'\n")
+    (data_dir / "postgresql.auto.conf").symlink_to(victim)
+    fake = runner()
+    result, failed = run_module(pg_standby_clone.main, dict(args, force=True), fake)
+    assert failed and "postgresql.auto.conf is a symbolic link" in result["msg"]
+    assert fake.calls == [] and not Path(args["passfile"]).exists()
+    assert "root-only-secret" not in str(result)
+
+
+def test_read_own_file_never_follows_a_link(tmp_path):
+    (tmp_path / "target").write_text("secret\n")
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    with pytest.raises(pg_clone.LinkRefused):
+        pg_clone.read_own_file(str(tmp_path / "link"))
+    assert pg_clone.read_own_file(str(tmp_path / "target")) == "secret\n"
+    assert pg_clone.read_own_file(str(tmp_path / "missing")) == ""
+
+
+def test_files_written_as_root_replace_a_symlink_instead_of_following_it(tmp_path):
     victim = tmp_path / "victim"
     victim.write_text("do not touch\n")
-    Path(args["passfile"]).symlink_to(victim)
-    result, failed = run_module(pg_standby_clone.main, args, runner())
-    assert not failed, result["msg"]
+    passfile = tmp_path / ".pgpass"
+    passfile.symlink_to(victim)
+    pg_clone.write_file(str(passfile), "node1:5432:*:replicator:x\n", 0, 0, 0o600)
     assert victim.read_text() == "do not touch\n"
-    passfile = Path(args["passfile"])
     assert not passfile.is_symlink() and "replicator" in passfile.read_text()
     assert passfile.stat().st_mode & 0o777 == 0o600
 

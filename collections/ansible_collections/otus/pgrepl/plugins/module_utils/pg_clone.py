@@ -6,6 +6,7 @@ data directory already is the standby we want."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -173,9 +174,8 @@ def inspect_data_dir(data_dir):
             state["pg_version"] = handle.read().strip()
     state["standby_signal"] = os.path.isfile(os.path.join(data_dir, STANDBY_SIGNAL))
     auto = os.path.join(data_dir, AUTO_CONF)
-    if os.path.isfile(auto):
-        with open(auto) as handle:
-            settings = parse_auto_conf(handle.read())
+    if os.path.isfile(auto) or os.path.islink(auto):
+        settings = parse_auto_conf(read_own_file(auto))
         state["primary_conninfo"] = settings.get("primary_conninfo")
         state["primary_slot_name"] = settings.get("primary_slot_name")
     return state
@@ -233,6 +233,36 @@ def inside_root(path, root):
     if base == os.sep:
         return False
     return real != base and real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+class LinkRefused(Exception):
+    """A file the module reads as root is a symbolic link."""
+
+
+def read_own_file(path):
+    """The text of path ("" when there is none), read without following a symbolic link.
+
+    The module runs as root and writes what it read back as the cluster's owner: a
+    link planted there (.pgpass -> a root-only file) would copy that file's lines
+    into postgres' file. A link raises LinkRefused.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LinkRefused(path) from None
+        raise
+    with os.fdopen(fd) as handle:
+        return handle.read()
+
+
+def link_refused_message(path):
+    return (
+        f"{path} is a symbolic link: this module runs as root and neither reads nor replaces a file of the "
+        "cluster's owner through a link. Put a plain file there (or none) and run again."
+    )
 
 
 def write_file(path, text, uid, gid, mode=0o600):

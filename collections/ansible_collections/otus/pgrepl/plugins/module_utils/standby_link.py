@@ -15,6 +15,7 @@ from ansible_collections.otus.pgrepl.plugins.module_utils.pg_clone import (
     STANDBY_SIGNAL,
     build_conninfo,
     merge_pgpass,
+    read_own_file,
     render_auto_conf,
     write_file,
 )
@@ -56,10 +57,7 @@ class PrimaryLink:
         host, password = self.host, self.p["primary_password"]
         if password is None:
             return False
-        existing = ""
-        if os.path.exists(host.passfile):
-            with open(host.passfile) as handle:
-                existing = handle.read()
+        existing = read_own_file(host.passfile)
         wanted = merge_pgpass(
             existing, self.p["primary_host"], self.p["primary_port"], self.p["primary_user"], password
         )
@@ -74,10 +72,7 @@ class PrimaryLink:
     def write_standby_settings(self):
         owner = self.host.owner
         auto = os.path.join(self.p["data_dir"], AUTO_CONF)
-        original = ""
-        if os.path.exists(auto):
-            with open(auto) as handle:
-                original = handle.read()
+        original = read_own_file(auto)
         # pg_basebackup -R copies the connection it used, which may carry the
         # password read from the passfile: replace it with our own conninfo.
         text = render_auto_conf(

@@ -28,6 +28,8 @@ description:
   - Refuses a O(data_dir) that resolves (symlinks followed) to O(data_root) itself or anywhere outside it.
   - Files it writes as root (the passfile, C(postgresql.auto.conf), C(standby.signal)) are written to a
     temporary file in the same directory and renamed over the name, so a symlink there is replaced, not followed.
+    The passfile and C(postgresql.auto.conf) are read without following a link: a symbolic link in either place
+    is refused (before any change when it is there at the start), so no other file's lines reach them.
   - The password reaches C(pg_basebackup) and the standby's WAL receiver through a passfile
     (O(passfile)), never through the command line or C(postgresql.auto.conf).
   - The slot must exist on the primary before the clone, with WAL reserved
@@ -268,11 +270,14 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.otus.pgrepl.plugins.module_utils.pg_clone import (
+    AUTO_CONF,
+    LinkRefused,
     describe,
     has_tls_settings,
     inside_root,
     inspect_data_dir,
     is_standby_of,
+    link_refused_message,
     redact_conninfo,
 )
 from ansible_collections.otus.pgrepl.plugins.module_utils.pgnames import DATA_ROOT, is_valid_slot_name
@@ -300,6 +305,18 @@ def keep_standby(host, link, state):
 def converge(module):
     p = module.params
     host = StandbyHost(module)
+    # Refused before any change; a link planted later is refused where it is read.
+    for path in (host.passfile, os.path.join(p["data_dir"], AUTO_CONF)):
+        if os.path.islink(path):
+            host.fail(link_refused_message(path) + " Nothing was changed.")
+    try:
+        _converge(module, host)
+    except LinkRefused as exc:
+        host.fail(link_refused_message(str(exc)))
+
+
+def _converge(module, host):
+    p = module.params
     link = PrimaryLink(host)
     cloner = StandbyCloner(host, link)
     state = inspect_data_dir(p["data_dir"])
