@@ -8,6 +8,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.otus.pgrepl.plugins.module_utils.pgnames import (
     DATA_ROOT,
+    barman_slots,
     debian_layout,
     is_valid_slot_name,
     slot_name_for,
@@ -42,6 +43,7 @@ class FilterModule:
         return {
             "slot_name": slot_name,
             "slot_names": slot_names,
+            "barman_slots": barman_slots,
             "valid_slot_name": valid_slot_name,
             "pg_layout": pg_layout,
         }

@@ -30,6 +30,15 @@ def slot_names(hosts, hostvars):
     return {host: hostvars[host].get("postgresql_slot_name") or slot_name_for(host) for host in hosts}
 
 
+# Barman's slot when the inventory sets no barman_slot_name (the barman role's default).
+BARMAN_SLOT = "barman"
+
+
+def barman_slots(hosts, hostvars):
+    """The slot each Barman host streams through: its barman_slot_name, else Barman's default."""
+    return [hostvars[host].get("barman_slot_name") or BARMAN_SLOT for host in hosts]
+
+
 # The root-owned folder of the fence files.
 FENCE_DIR = "/var/lib/otus-pgrepl"
 # Where Debian and Ubuntu keep every cluster's data (postgresql-common).

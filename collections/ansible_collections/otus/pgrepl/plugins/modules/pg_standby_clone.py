@@ -28,7 +28,7 @@ description:
   - Refuses a O(data_dir) that resolves (symlinks followed) to O(data_root) itself or anywhere outside it.
   - Files it writes as root (the passfile, C(postgresql.auto.conf), C(standby.signal)) are written to a
     temporary file in the same directory and renamed over the name, so a symlink there is replaced, not followed.
-    The passfile and C(postgresql.auto.conf) are read without following a link: a symbolic link in either place
+    The passfile and C(postgresql.auto.conf) are read without following a link, and a symbolic link in either place
     is refused (before any change when it is there at the start), so no other file's lines reach them.
   - The password reaches C(pg_basebackup) and the standby's WAL receiver through a passfile
     (O(passfile)), never through the command line or C(postgresql.auto.conf).
