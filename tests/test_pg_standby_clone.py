@@ -442,7 +442,8 @@ def test_a_symlinked_passfile_is_refused_before_any_change(run_module, args, tmp
     fake = runner()
     result, failed = run_module(pg_standby_clone.main, args, fake)
     assert failed
-    assert f"{args['passfile']} is a symbolic link" in result["msg"] and "Nothing was changed" in result["msg"]
+    assert f"{args['passfile']} is a symbolic link" in result["msg"]
+    assert "Nothing was changed" in result["msg"]
     assert fake.calls == []
     assert Path(args["passfile"]).is_symlink() and victim.read_text() == "*:*:*:root:root-only-secret\n"
     assert "root-only-secret" not in str(result)

@@ -76,20 +76,8 @@ def test_the_tools_read_the_layout_and_slots_from_the_inventory():
 
 
 def test_barman_slot_default_is_the_barman_roles():
-    from tools import stand  # noqa: PLC0415 - only these tests need the repository's tools
-
     from ansible_collections.otus.pgrepl.plugins.module_utils import pgnames  # noqa: PLC0415
-
-    defaults = yaml.safe_load((stand.COLLECTION / "roles" / "barman" / "defaults" / "main.yml").read_text())
-    assert pgnames.BARMAN_SLOT == defaults["barman_slot_name"]
-    hostvars = {"barman": {}, "b2": {"barman_slot_name": "b2_slot"}}
-    assert pgnames.barman_slots(["barman", "b2"], hostvars) == ["barman", "b2_slot"]
-
-
-def test_barman_slot_default_is_the_barman_roles():
     from tools import stand  # noqa: PLC0415 - only these tests need the repository's tools
-
-    from ansible_collections.otus.pgrepl.plugins.module_utils import pgnames  # noqa: PLC0415
 
     defaults = yaml.safe_load((stand.COLLECTION / "roles" / "barman" / "defaults" / "main.yml").read_text())
     assert pgnames.BARMAN_SLOT == defaults["barman_slot_name"]
