@@ -14,6 +14,8 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from ansible_collections.otus.pgrepl.plugins.filter.pgnames import FilterModule
+
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = (
     ROOT / "collections/ansible_collections/otus/pgrepl/roles/postgresql_config/templates/fence-check.sh.j2"
@@ -63,6 +65,7 @@ def _render(tmp_path: Path) -> Path:
     tmp_path.mkdir(exist_ok=True)
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["extract"] = _extract
+    env.filters["otus.pgrepl.port"] = FilterModule().filters()["port"]
     hostvars = {
         name: {"postgresql__address": address, "postgresql_port": PORTS[name]}
         for name, address in PEERS.items()

@@ -83,3 +83,15 @@ def test_barman_slot_default_is_the_barman_roles():
     assert pgnames.BARMAN_SLOT == defaults["barman_slot_name"]
     hostvars = {"barman": {}, "b2": {"barman_slot_name": "b2_slot"}}
     assert pgnames.barman_slots(["barman", "b2"], hostvars) == ["barman", "b2_slot"]
+
+
+def test_a_peers_port_is_its_own_or_the_postgresql_roles_default():
+    from ansible_collections.otus.pgrepl.plugins.module_utils import pgnames  # noqa: PLC0415
+    from tools import stand  # noqa: PLC0415 - only these tests need the repository's tools
+
+    role = stand.COLLECTION / "roles" / "postgresql"
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
+    assert pgnames.DEFAULT_PORT == defaults["postgresql_port"]
+    hostvars = {"node1": {}, "node2": {"postgresql_port": "5433"}}
+    # Not the asking host's own port: node2 asking for node1 gets 5432.
+    assert [pgnames.port_of(h, hostvars) for h in ("node1", "node2")] == [5432, 5433]

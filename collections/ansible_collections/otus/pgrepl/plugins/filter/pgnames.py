@@ -10,6 +10,7 @@ from ansible_collections.otus.pgrepl.plugins.module_utils.pgnames import (
     DATA_ROOT,
     barman_slots,
     debian_layout,
+    port_of,
     is_valid_slot_name,
     slot_name_for,
 )
@@ -44,6 +45,7 @@ class FilterModule:
             "slot_name": slot_name,
             "slot_names": slot_names,
             "barman_slots": barman_slots,
+            "port": port_of,
             "valid_slot_name": valid_slot_name,
             "pg_layout": pg_layout,
         }

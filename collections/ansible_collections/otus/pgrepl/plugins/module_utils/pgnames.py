@@ -30,6 +30,19 @@ def slot_names(hosts, hostvars):
     return {host: hostvars[host].get("postgresql_slot_name") or slot_name_for(host) for host in hosts}
 
 
+# The port when the inventory sets no postgresql_port (the postgresql role's default).
+DEFAULT_PORT = 5432
+
+
+def port_of(host, hostvars):
+    """The port host's cluster listens on: its postgresql_port (inventory or extra vars), else the default.
+
+    A role's default is not among another host's hostvars: falling back to this host's own port would
+    give a host on another port the wrong one for its peers.
+    """
+    return int(hostvars[host].get("postgresql_port") or DEFAULT_PORT)
+
+
 # Barman's slot when the inventory sets no barman_slot_name (the barman role's default).
 BARMAN_SLOT = "barman"
 
