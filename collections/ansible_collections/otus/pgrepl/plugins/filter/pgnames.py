@@ -10,8 +10,8 @@ from ansible_collections.otus.pgrepl.plugins.module_utils.pgnames import (
     DATA_ROOT,
     barman_slots,
     debian_layout,
-    port_of,
     is_valid_slot_name,
+    port_of,
     slot_name_for,
 )
 from ansible_collections.otus.pgrepl.plugins.module_utils.pgnames import slot_names as _slot_names
