@@ -11,6 +11,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from tasks._exit import known_host, playbook, prerequisites
+from tools import bad_inputs as bad_inputs_rows
 from tools import faults as faults_drill
 from tools import localhosts as lh
 from tools import stand as st
@@ -173,6 +174,21 @@ def faults(c: Context, only: str = faults_drill.FAULTS, no_results: bool = False
         raise Exit(str(exc), code=2) from exc
     if not all(o.passed for o in outcomes):
         raise Exit("the fault drill failed: see the table and tmp/faults/*.log", code=1)
+
+
+@task(help={"only": "row numbers of docs/bad-inputs.md 'On running hosts', comma-separated (default: all)"})
+def bad_inputs(c: Context, only: str = "") -> None:
+    """Run the bad-input rows that need running hosts: each must be refused with changed=0 everywhere."""
+    _stand_ready()
+    if not {st.container(h) for h in st.hosts()} <= st.running_hosts():
+        raise Exit("the stand is not up: run `nox -s converge` (or invoke stand.up) first", code=2)
+    try:
+        numbers = {int(n) for n in only.split(",") if n.strip()}
+        results = bad_inputs_rows.run(only=numbers)
+    except ValueError as exc:
+        raise Exit(str(exc), code=2) from exc
+    if not all(r.passed for r in results):
+        raise Exit("a bad input was not refused as docs/bad-inputs.md says: see above", code=1)
 
 
 @task
