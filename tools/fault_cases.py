@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -236,8 +237,12 @@ def primary_cut_off(ctx: Context) -> str:
         )  # fmt: skip
     new = next(h for h, s in ctx.stand.states().items() if s == "primary" and h != old)
     wait_for("two primaries answer", lambda: list(ctx.stand.states().values()).count("primary") == 2, 30)
-    for name in ("verify.yml", "site.yml", "rejoin.yml"):
-        said = expect_refusal(ctx.stand.playbook(name, "e-two"), "More than one primary runs", f"stop {old} ")
+    # Side by side: each must refuse in its first plays, before any change.
+    names = ("verify.yml", "site.yml", "rejoin.yml")
+    with ThreadPoolExecutor(len(names)) as pool:
+        runs = list(pool.map(lambda name: ctx.stand.playbook(name, "e-two"), names))
+    for name, run in zip(names, runs, strict=True):
+        said = expect_refusal(run, "More than one primary runs", f"stop {old} ")
         ctx.note(f"{Path(name).stem}: {said}")
     # The operator does what the message says: stops the cut-off primary, then rejoins it.
     cluster_unit(ctx.stand, old, "stop")
