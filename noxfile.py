@@ -43,11 +43,12 @@ GROUPED_INTO = {
 SCENARIOS = [s for s in ALL_SCENARIOS if s not in GROUPED_INTO]
 
 nox.options.default_venv_backend = "none"
-# Plain `nox`: lint and unit (CPU only, no hosts) run niced beside the molecule
-# scenarios, which wait on their hosts a fifth of the time; `beside_done` waits
-# for them and puts their results in the table. `nox -s lint unit` runs them here.
-BESIDE = ("lint", "unit")
-nox.options.sessions = ["beside", "build", "molecule", "beside_done"]
+# Plain `nox`: lint, unit and build (CPU only, no hosts) run niced beside the
+# molecule scenarios, which wait on their hosts a fifth of the time;
+# `beside_done` waits for them and puts their results in the table.
+# `nox -s lint unit build` runs them here.
+BESIDE = ("lint", "unit", "build")
+nox.options.sessions = ["beside", "molecule", "beside_done"]
 nox.options.error_on_missing_interpreters = True
 
 # Each session's outcome and time, printed as a table when nox ends.
@@ -211,7 +212,7 @@ atexit.register(_stop_beside)
 
 @nox.session(default=False)
 def beside(session: nox.Session) -> None:
-    """Start lint and unit in the background at the lowest CPU and I/O priority (plain `nox` only).
+    """Start lint, unit and build in the background at the lowest CPU and I/O priority (plain `nox` only).
 
     Their output goes to .nox/beside.log; `beside_done` waits for them, shows it and fails if they failed.
     """
