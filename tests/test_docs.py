@@ -28,3 +28,30 @@ def test_reference_covers_every_role_option_and_module():
         "`wait_timeout`",
     ):
         assert name in modules
+
+
+def test_markup_runs_to_its_own_closing_parenthesis():
+    text = docs._text("Make it with C(pg_create_restore_point()), see O(a) and I(why); RV(queries).")
+    assert text == "Make it with `pg_create_restore_point()`, see `a` and *why*; `queries`."
+    assert docs._text("an unclosed C(mark") == "an unclosed C(mark"
+
+
+def test_a_pipe_never_ends_a_cell():
+    assert docs._text("C(a | b)") == "`a \\| b`"
+    assert docs._default({"default": "{{ x | default(true) }}"}) == "`'{{ x \\| default(true) }}'`"
+
+
+def _cells(row: str) -> int:
+    """Cells of a Markdown table row: a `|` ends a cell unless it is escaped."""
+    return len([c for c in row.replace("\\|", "").split("|")]) - 2
+
+
+def test_every_reference_row_has_the_cells_of_its_table():
+    for path, text in docs.render().items():
+        header = None
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.startswith("|"):
+                header = None
+                continue
+            header = header if header is not None else _cells(line)
+            assert _cells(line) == header, f"{path.name}:{number}: {line[:120]}"
