@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from tools import collection
+
 ROOT = Path(__file__).resolve().parents[1]
 COLLECTION = ROOT / "collections" / "ansible_collections" / "otus" / "pgrepl"
 # FQCNs in YAML/Jinja (namespace.name.plugin) and Python imports of other collections.
@@ -57,3 +59,20 @@ def test_nothing_generated_is_tracked():
         or line.endswith((".pyc", ".tar.gz"))
     ]
     assert generated == []
+
+
+def test_the_shipped_readme_names_every_playbook_role_and_module():
+    readme = (COLLECTION / "README.md").read_text()
+    playbooks = {p.stem for p in (COLLECTION / "playbooks").glob("*.yml")} - {"discover"}
+    roles = {p.name for p in (COLLECTION / "roles").iterdir() if p.is_dir()}
+    modules = {p.stem for p in (COLLECTION / "plugins" / "modules").glob("*.py")} - {"__init__"}
+    assert {p for p in playbooks if f"otus.pgrepl.{p}" not in readme} == set()
+    assert {r for r in roles | modules if f"`{r}`" not in readme} == set()
+    assert "ansible-galaxy collection install" in readme
+
+
+def test_the_built_collection_carries_the_changelog(tmp_path):
+    collection.stage(tmp_path / "pgrepl")
+    for name in ("README.md", "CHANGELOG.md", "LICENSE", "galaxy.yml", "meta/runtime.yml"):
+        assert (tmp_path / "pgrepl" / name).is_file(), name
+    assert "requires_ansible" in (tmp_path / "pgrepl" / "meta" / "runtime.yml").read_text()

@@ -19,7 +19,7 @@ def galaxy() -> dict:
 
 
 def stage(dest: Path, *, keep_tests: bool = False) -> None:
-    """A copy of the collection tree with the top-level manifest and license in it.
+    """A copy of the collection tree with the top-level manifest, license and changelog in it.
 
     The manifest lives once, at the top; builds and sanity tests get a staged
     copy with it. The built artifact leaves out the sanity ignore files.
@@ -28,6 +28,7 @@ def stage(dest: Path, *, keep_tests: bool = False) -> None:
     shutil.copytree(COLLECTION, dest, ignore=shutil.ignore_patterns(*ignore))
     shutil.copy2(ROOT / "galaxy.yml", dest / "galaxy.yml")
     shutil.copy2(ROOT / "LICENSE", dest / "LICENSE")
+    shutil.copy2(ROOT / "CHANGELOG.md", dest / "CHANGELOG.md")
 
 
 def stage_for_sanity(root: Path) -> Path:
