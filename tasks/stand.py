@@ -201,9 +201,10 @@ def secrets(c: Context) -> None:
 @task(
     help={
         "name": "directory name of the new stand",
-        "primary": "NAME=ADDRESS of the primary",
-        "standbys": "comma-separated NAME=ADDRESS of the standbys",
-        "barman": "NAME=ADDRESS of the Barman host",
+        "primary": "NAME=ADDRESS of the primary (required)",
+        "standbys": "comma-separated NAME=ADDRESS of the standbys (required)",
+        "barman": "NAME=ADDRESS of the Barman host (required)",
+        "restore": "NAME=ADDRESS of the host restores and drills go to, which they may overwrite (required)",
         "version": "PostgreSQL major version",
         "user": "SSH user Ansible logs in as",
         "output_dir": "where to create the directory",
@@ -212,22 +213,30 @@ def secrets(c: Context) -> None:
 def new(  # noqa: PLR0917 -- invoke maps each option to a parameter
     c: Context,
     name: str = "pgrepl-stand",
-    primary: str = "node1=192.168.57.11",
-    standbys: str = "node2=192.168.57.12",
-    barman: str = "barman=192.168.57.13",
+    primary: str = "",
+    standbys: str = "",
+    barman: str = "",
+    restore: str = "",
     version: int = 17,
     user: str = "debian",
     output_dir: str = ".",
 ) -> None:
-    """Generate a ready directory for your own hosts (inventory, vault placeholders, playbook)."""
-    with prerequisites():
+    """Generate a directory for your own hosts: inventory, vault placeholders, playbook, requirements."""
+    try:
         target = st.new_stand(
             name,
             primary=primary,
             standbys=standbys,
             barman=barman,
+            restore=restore,
             version=version,
             user=user,
             output_dir=Path(output_dir),
         )
+    except ValueError as exc:
+        raise Exit(
+            f"{exc}. For example: invoke stand.new --name mine --primary db1=10.0.0.11"
+            " --standbys db2=10.0.0.12 --barman backup1=10.0.0.21 --restore scratch1=10.0.0.31",
+            code=2,
+        ) from exc
     print(f"created {target}; next: edit group_vars/all/vault.yml, see its README.md")

@@ -28,6 +28,7 @@ def generated(tmp_path: Path) -> Path:
         primary="pg1=10.20.0.11",
         standbys="pg2=10.20.0.12, pg-3=10.20.0.14",
         barman="bk=10.20.0.13",
+        restore="sc=10.20.0.15",
         version=17,
         user="admin",
         output_dir=tmp_path,
@@ -41,6 +42,7 @@ def test_generated_inventory_lists_every_group(generated: Path):
     assert inventory["postgresql_primary"]["hosts"] == ["pg1"]
     assert sorted(inventory["postgresql_standby"]["hosts"]) == ["pg-3", "pg2"]
     assert inventory["barman"]["hosts"] == ["bk"]
+    assert inventory["postgresql_restore"]["hosts"] == ["sc"]
     hostvars = inventory["_meta"]["hostvars"]
     assert hostvars["pg-3"]["postgresql_host_address"] == "10.20.0.14"
     assert hostvars["pg1"]["ansible_user"] == "admin"
@@ -85,6 +87,9 @@ def test_placeholders_stop_the_playbook(generated: Path):
         ({"standbys": "node2"}, "is not NAME=ADDRESS"),
         ({"primary": "pg1=10.0.0.1", "standbys": "pg1=10.0.0.2"}, "host names must differ"),
         ({"version": 11}, "not a supported PostgreSQL major version"),
+        ({"barman": "", "restore": " "}, "give every host as NAME=ADDRESS: --barman, --restore missing"),
+        ({"restore": "sc=10.0.0.3"}, "each host needs an address of its own"),
+        ({"restore": "pg2=10.0.0.9"}, "host names must differ"),
     ],
 )
 def test_bad_input_is_refused(tmp_path: Path, kwargs: dict, message: str):
@@ -93,6 +98,7 @@ def test_bad_input_is_refused(tmp_path: Path, kwargs: dict, message: str):
         "primary": "pg1=10.0.0.1",
         "standbys": "pg2=10.0.0.2",
         "barman": "bk=10.0.0.3",
+        "restore": "sc=10.0.0.4",
         "version": 17,
         "user": "admin",
         "output_dir": tmp_path,
@@ -101,3 +107,12 @@ def test_bad_input_is_refused(tmp_path: Path, kwargs: dict, message: str):
     with pytest.raises(ValueError, match=message):
         stand.new_stand(**args)
     assert not (tmp_path / "bad").exists()
+
+
+def test_generated_requirements_install_the_built_tarball(generated: Path):
+    wanted = yaml.safe_load((generated / "requirements.yml").read_text())
+    version = yaml.safe_load((ROOT / "galaxy.yml").read_text())["version"]
+    assert wanted["collections"] == [{"name": f"./otus-pgrepl-{version}.tar.gz", "type": "file"}]
+    readme = (generated / "README.md").read_text()
+    assert "ansible-galaxy collection install -r requirements.yml" in readme
+    assert "| sc | restore host" in readme

@@ -352,21 +352,34 @@ def new_stand(
     primary: str,
     standbys: str,
     barman: str,
+    restore: str,
     version: int,
     user: str,
     output_dir: Path,
 ) -> Path:
-    """Render templates/stand with cookiecutter after checking the input."""
+    """Render templates/stand with cookiecutter after checking the input.
+
+    Every host is given with its address: no example address is left in a stand of real hosts.
+    """
     from cookiecutter.main import cookiecutter  # noqa: PLC0415 -- only this task needs it
 
     if not _NAME.match(name):
         raise ValueError(f"name: {name!r} must be letters, digits, '_', '.', '-'")
+    given = {"primary": primary, "standbys": standbys, "barman": barman, "restore": restore}
+    if missing := [f"--{option}" for option, value in given.items() if not value.strip()]:
+        raise ValueError(
+            f"give every host as NAME=ADDRESS: {', '.join(missing)} missing (the restore host is where"
+            " restores and drills go; it may be overwritten)"
+        )
     hosts = [parse_host(primary, "primary")]
     standby_list = [parse_host(s, "standbys") for s in standbys.split(",") if s.strip()]
-    hosts += standby_list + [parse_host(barman, "barman")]
+    hosts += standby_list + [parse_host(barman, "barman"), parse_host(restore, "restore")]
     names = [h[0] for h in hosts]
     if len(set(names)) != len(names):
         raise ValueError(f"host names must differ: {', '.join(names)}")
+    addresses = [h[1] for h in hosts]
+    if len(set(addresses)) != len(addresses):
+        raise ValueError(f"each host needs an address of its own: {', '.join(addresses)}")
     if version not in (13, 14, 15, 16, 17, 18):
         raise ValueError(f"version: {version} is not a supported PostgreSQL major version (13-18)")
     target = output_dir / name
@@ -381,9 +394,12 @@ def new_stand(
             "stand_name": name,
             "primary": "=".join(hosts[0]),
             "standbys": ",".join("=".join(h) for h in standby_list),
-            "barman": "=".join(hosts[-1]),
+            "barman": "=".join(hosts[-2]),
+            "restore": "=".join(hosts[-1]),
             "postgresql_version": str(version),
             "ansible_user": user,
+            # The tarball `nox -s build` makes, which requirements.yml installs.
+            "collection_version": str(yaml.safe_load((ROOT / "galaxy.yml").read_text())["version"]),
         },
     )
     return Path(result)
