@@ -204,7 +204,7 @@ def secrets(c: Context) -> None:
         "primary": "NAME=ADDRESS of the primary (required)",
         "standbys": "comma-separated NAME=ADDRESS of the standbys (required)",
         "barman": "NAME=ADDRESS of the Barman host (required)",
-        "restore": "NAME=ADDRESS of the host restores and drills go to, which they may overwrite (required)",
+        "restore": "NAME=ADDRESS of a host restores and drills go to and may overwrite (optional)",
         "version": "PostgreSQL major version",
         "user": "SSH user Ansible logs in as",
         "output_dir": "where to create the directory",

@@ -87,7 +87,7 @@ def test_placeholders_stop_the_playbook(generated: Path):
         ({"standbys": "node2"}, "is not NAME=ADDRESS"),
         ({"primary": "pg1=10.0.0.1", "standbys": "pg1=10.0.0.2"}, "host names must differ"),
         ({"version": 11}, "not a supported PostgreSQL major version"),
-        ({"barman": "", "restore": " "}, "give every host as NAME=ADDRESS: --barman, --restore missing"),
+        ({"primary": "", "barman": " "}, "give every host as NAME=ADDRESS: --primary, --barman missing"),
         ({"restore": "sc=10.0.0.3"}, "each host needs an address of its own"),
         ({"restore": "pg2=10.0.0.9"}, "host names must differ"),
     ],
@@ -116,3 +116,15 @@ def test_generated_requirements_install_the_built_tarball(generated: Path):
     readme = (generated / "README.md").read_text()
     assert "ansible-galaxy collection install -r requirements.yml" in readme
     assert "| sc | restore host" in readme
+
+
+def test_without_a_restore_host_restores_go_to_the_barman_host(tmp_path: Path):
+    made = stand.new_stand(
+        "three", primary="pg1=10.0.0.1", standbys="pg2=10.0.0.2", barman="bk=10.0.0.3", version=17, user="u",
+        output_dir=tmp_path,
+    )  # fmt: skip
+    inventory = json.loads(ansible(["ansible-inventory", "--list"], made).stdout)
+    assert "postgresql_restore" not in inventory
+    assert "restore_hosts=bk" in (made / "README.md").read_text()
+    # A group-wide become would reach the controller's own tasks (the CA) through the implicit localhost.
+    assert "ansible_become" not in yaml.safe_load((made / "inventory.yml").read_text())["all"]["vars"]

@@ -352,7 +352,7 @@ def new_stand(
     primary: str,
     standbys: str,
     barman: str,
-    restore: str,
+    restore: str = "",
     version: int,
     user: str,
     output_dir: Path,
@@ -360,20 +360,21 @@ def new_stand(
     """Render templates/stand with cookiecutter after checking the input.
 
     Every host is given with its address: no example address is left in a stand of real hosts.
+    The restore host (where restores and drills go, and may overwrite) is optional.
     """
     from cookiecutter.main import cookiecutter  # noqa: PLC0415 -- only this task needs it
 
     if not _NAME.match(name):
         raise ValueError(f"name: {name!r} must be letters, digits, '_', '.', '-'")
-    given = {"primary": primary, "standbys": standbys, "barman": barman, "restore": restore}
+    given = {"primary": primary, "standbys": standbys, "barman": barman}
     if missing := [f"--{option}" for option, value in given.items() if not value.strip()]:
-        raise ValueError(
-            f"give every host as NAME=ADDRESS: {', '.join(missing)} missing (the restore host is where"
-            " restores and drills go; it may be overwritten)"
-        )
-    hosts = [parse_host(primary, "primary")]
+        raise ValueError(f"give every host as NAME=ADDRESS: {', '.join(missing)} missing")
+    primary_host = parse_host(primary, "primary")
     standby_list = [parse_host(s, "standbys") for s in standbys.split(",") if s.strip()]
-    hosts += standby_list + [parse_host(barman, "barman"), parse_host(restore, "restore")]
+    barman_host = parse_host(barman, "barman")
+    # The restore host is optional: without one, restores go into a directory on the Barman host.
+    restore_host = parse_host(restore, "restore") if restore.strip() else None
+    hosts = [primary_host, *standby_list, barman_host, *([restore_host] if restore_host else [])]
     names = [h[0] for h in hosts]
     if len(set(names)) != len(names):
         raise ValueError(f"host names must differ: {', '.join(names)}")
@@ -392,10 +393,10 @@ def new_stand(
         output_dir=str(output_dir),
         extra_context={
             "stand_name": name,
-            "primary": "=".join(hosts[0]),
+            "primary": "=".join(primary_host),
             "standbys": ",".join("=".join(h) for h in standby_list),
-            "barman": "=".join(hosts[-2]),
-            "restore": "=".join(hosts[-1]),
+            "barman": "=".join(barman_host),
+            "restore": "=".join(restore_host) if restore_host else "",
             "postgresql_version": str(version),
             "ansible_user": user,
             # The tarball `nox -s build` makes, which requirements.yml installs.
