@@ -47,7 +47,7 @@ PAUSE_TARGET = {"s": 2.0, "a": 15.0}
 RESULTS = st.ROOT / "bench" / "results"
 
 
-def run_fault(stand: Stand, fault: str, targets: bool = True) -> Outcome:
+def run_fault(stand: Stand, fault: str, targets: bool = True, keep_sync: bool = False) -> Outcome:
     outcome = Outcome(fault, TITLES[fault])
     started = time.monotonic()
     sync_vars = ("-e", "postgresql_config_sync_mode=any") if fault == "b" else ()
@@ -73,7 +73,7 @@ def run_fault(stand: Stand, fault: str, targets: bool = True) -> Outcome:
         if watch.seen:
             outcome.notes.append(f"two primaries seen: {', '.join(watch.seen)}")
         stand.psql(final, f"DROP TABLE {table}")
-        if sync_vars:
+        if sync_vars and not keep_sync:
             expect_ok(stand.playbook("site.yml", "b-sync-off"), "converge back to asynchronous replication")
         outcome.passed = judge(outcome, targets)
     except (DrillError, subprocess.TimeoutExpired) as exc:
@@ -137,6 +137,8 @@ def run(
     say: Callable[[str], None] = print,
     stand: Stand | None = None,
     targets: bool = True,
+    *,
+    keep_sync: bool = False,
 ) -> list[Outcome]:
     """Run the faults in order, stop at the first that fails, then the health report; write the results."""
     unknown = set(faults) - set(FAULTS)
@@ -146,7 +148,8 @@ def run(
     outcomes: list[Outcome] = []
     for fault in faults:
         say(f"--- {fault}: {TITLES[fault]}")
-        outcome = run_fault(stand, fault, targets)
+        # Only the last fault may leave synchronous replication on: the ones after it expect it off.
+        outcome = run_fault(stand, fault, targets, keep_sync=keep_sync and fault == faults[-1])
         outcomes.append(outcome)
         for text in outcome.notes:
             say(f"    {text}")
@@ -187,10 +190,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=FAULTS, help=f"fault letters, in order (default {FAULTS})")
     parser.add_argument("--no-results", action="store_true", help="do not write bench/results/faults.*")
     parser.add_argument("--no-targets", action="store_true", help="report write pauses, do not judge them")
+    parser.add_argument(
+        "--keep-sync",
+        action="store_true",
+        help="when b is the last fault, leave synchronous replication on (the caller's site run ends it)",
+    )
     args = parser.parse_args(argv)
     try:
         stand = Stand(tuple(args.inventory), tuple(a for e in args.extra_vars for a in ("-e", e)))
-        outcomes = run(args.only, write_results=not args.no_results, stand=stand, targets=not args.no_targets)
+        outcomes = run(
+            args.only,
+            write_results=not args.no_results,
+            stand=stand,
+            targets=not args.no_targets,
+            keep_sync=args.keep_sync,
+        )
     except (ValueError, DrillError) as exc:
         parser.error(str(exc))
     return 0 if all(o.passed for o in outcomes) else 1
