@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tools import docs
 
 
@@ -55,3 +57,21 @@ def test_every_reference_row_has_the_cells_of_its_table():
                 continue
             header = header if header is not None else _cells(line)
             assert _cells(line) == header, f"{path.name}:{number}: {line[:120]}"
+
+
+def test_every_variable_a_playbook_reads_is_in_its_header():
+    for path in sorted(docs.PLAYBOOKS.glob("*.yml")):
+        read = set(re.findall(r"(?<![.\w])([a-z][a-z_]*) \| default\(", path.read_text()))
+        own = {name for name in read if "__" not in name}
+        _, _, documented = docs.playbook_header(path)
+        missing = sorted(own - set(documented))
+        assert not missing, f"{path.name}: {missing} not in its '# Variables (-e):' header"
+
+
+def test_the_playbook_reference_lists_the_playbooks_and_their_variables():
+    text = docs.playbooks_reference()
+    for name in ("backup", "restore", "drill", "switchover", "failover", "rejoin", "site", "verify", "tls"):
+        assert f"## otus.pgrepl.{name}" in text
+    assert "## otus.pgrepl.discover" not in text
+    for variable in ("restore_hosts", "drill_hosts", "barman_server", "backup_incremental", "rejoin_fenced"):
+        assert f"| `{variable}` |" in text
