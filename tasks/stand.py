@@ -24,6 +24,13 @@ def _stand_ready() -> None:
         lh.ensure_machine()
 
 
+def _stand_up() -> None:
+    """The machine is ready and every host of the stand runs."""
+    _stand_ready()
+    if not {st.container(h) for h in st.hosts()} <= st.running_hosts():
+        raise Exit("the stand is not up: run `nox -s converge` (or invoke stand.up) first", code=2)
+
+
 @task(help={"quiet": "do not stream the playbooks' output"})
 def up(c: Context, quiet: bool = False) -> None:
     """Bring up the verified local stand (node1 primary, node2 standby, barman); idempotent."""
@@ -165,9 +172,7 @@ def rejoin(c: Context) -> None:
 )
 def faults(c: Context, only: str = faults_drill.FAULTS, no_results: bool = False) -> None:
     """Fault drill under writes: switchover, standby stop, receive-wal kill, failovers, a cut-off primary."""
-    _stand_ready()
-    if not {st.container(h) for h in st.hosts()} <= st.running_hosts():
-        raise Exit("the stand is not up: run `nox -s converge` (or invoke stand.up) first", code=2)
+    _stand_up()
     try:
         outcomes = faults_drill.run(only, write_results=not no_results)
     except (ValueError, faults_drill.DrillError) as exc:
@@ -179,9 +184,7 @@ def faults(c: Context, only: str = faults_drill.FAULTS, no_results: bool = False
 @task(help={"only": "row numbers of docs/bad-inputs.md 'On running hosts', comma-separated (default: all)"})
 def bad_inputs(c: Context, only: str = "") -> None:
     """Run the bad-input rows that need running hosts: each must be refused with changed=0 everywhere."""
-    _stand_ready()
-    if not {st.container(h) for h in st.hosts()} <= st.running_hosts():
-        raise Exit("the stand is not up: run `nox -s converge` (or invoke stand.up) first", code=2)
+    _stand_up()
     try:
         numbers = {int(n) for n in only.split(",") if n.strip()}
         results = bad_inputs_rows.run(only=numbers)

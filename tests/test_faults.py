@@ -171,16 +171,17 @@ def test_refusal_read_through_colour_codes() -> None:
 
 def test_psql_enters_the_host_it_remembers_until_its_init_changes(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[list[str]] = []
-    starts = {4242: "100"}
+    starts = {4242: b"100"}
 
     def fake_run(argv, **kw):
         calls.append(argv)
         if argv[0] == "podman":
-            return subprocess.CompletedProcess(argv, 0, "4242\n", "")
+            return subprocess.CompletedProcess(argv, 0, "4242 true\n", "")
         return subprocess.CompletedProcess(argv, 0, "f\n", "")
 
     monkeypatch.setattr(fault_stand.subprocess, "run", fake_run)
-    monkeypatch.setattr(fault_stand, "_start_time", starts.get)
+    monkeypatch.setattr(fault_stand._NSENTER, "process_start", starts.get)
+    monkeypatch.setattr(fault_stand._NSENTER, "process_alive", lambda pid, start: starts.get(pid) == start)
     monkeypatch.setattr(fault_stand, "_INIT_PIDS", {})
     assert fault_stand.psql("pgrepl-node1", "SELECT pg_is_in_recovery()") == "f"
     assert fault_stand.psql("pgrepl-node1", "SELECT pg_is_in_recovery()") == "f"
@@ -188,13 +189,12 @@ def test_psql_enters_the_host_it_remembers_until_its_init_changes(monkeypatch: p
     assert calls[1][:3] == ["nsenter", "--target", "4242"]
     assert "psql" in calls[1]
     # The host restarted: the same PID with another start time is another process; inspect again.
-    starts[4242] = "200"
+    starts[4242] = b"200"
     fault_stand.psql("pgrepl-node1", "SELECT 1")
     assert [a[0] for a in calls[3:]] == ["podman", "nsenter"]
     # The host is gone: podman says PID 0, and nothing is entered.
     starts.clear()
     calls.clear()
-    monkeypatch.setattr(
-        fault_stand.subprocess, "run", lambda argv, **kw: subprocess.CompletedProcess(argv, 0, "0\n", "")
-    )
+    gone = subprocess.CompletedProcess([], 0, "0 false\n", "")
+    monkeypatch.setattr(fault_stand.subprocess, "run", lambda argv, **kw: gone)
     assert fault_stand.psql("pgrepl-node1", "SELECT 1") is None

@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tools.bad_inputs import NOT_A_CHECK
+
 ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOK = ROOT / "tests" / "preflight" / "check.yml"
 GOOD_PASSWORD = "unit-test-only"
@@ -113,11 +115,6 @@ def table_rows() -> list[tuple[int, dict, str, str]]:
     return rows
 
 
-# A refusal is a check's message, not a template or evaluation error whose quoted source line happens to
-# hold the expected words.
-_ERRORS = re.compile(r"is undefined|Error while|Error rendering|Syntax error|Finalization of task args")
-
-
 def test_the_table_is_long_and_numbered():
     numbers = [n for n, *_ in table_rows()]
     assert len(numbers) >= 30
@@ -133,7 +130,7 @@ def test_bad_input_is_refused_as_the_table_says(tmp_path, number, given, expecte
     result = run_checks(tmp_path, inv, given.get("host_vars"))
     output = result.stdout + result.stderr
     assert result.returncode != 0, f"row {number} was accepted:\n{output}"
-    assert not _ERRORS.search(output), f"row {number} stopped on an error, not a check:\n{output}"
+    assert not NOT_A_CHECK.search(output), f"row {number} stopped on an error, not a check:\n{output}"
     assert expected in " ".join(output.split()), f"row {number}: {expected!r} not in\n{output}"
     assert changed == "nothing"
     assert not re.search(r"changed=[1-9]", output), f"row {number} changed something"
@@ -201,7 +198,7 @@ def _own_pair(crt: Path, key: Path) -> dict:
 def _refused(result: subprocess.CompletedProcess[str], said: str) -> None:
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    assert not _ERRORS.search(output), output
+    assert not NOT_A_CHECK.search(output), output
     assert said in " ".join(output.split()), output
     assert not re.search(r"changed=[1-9]", output)
 

@@ -28,7 +28,7 @@ _ROW = re.compile(
     r"^\|\s*(?P<n>\d+)\s*\|\s*`(?P<input>[^`]+)`\s*\|\s*(?P<message>.+?)\s*\|\s*(?P<changed>[^|]+?)\s*\|$"
 )
 # A refusal is a check's message, not a template or evaluation error whose quoted source holds the words.
-_ERRORS = re.compile(r"is undefined|Error while|Error rendering|Syntax error|Finalization of task args")
+NOT_A_CHECK = re.compile(r"is undefined|Error while|Error rendering|Syntax error|Finalization of task args")
 PLAYBOOKS = ("site", "switchover", "failover", "rejoin", "restore", "drill", "verify")
 
 
@@ -121,7 +121,7 @@ def run_row(row: Row, inventories: tuple[Path, ...], workdir: Path) -> Result:
     lines = run.output.split("PLAY RECAP")[0].splitlines()
     failed = [i for i, line in enumerate(lines) if line.startswith(("fatal:", "[ERROR]", "ERROR!"))]
     tail = "\n".join(lines[failed[0] : failed[0] + 12] if failed else lines[-20:])
-    return Result(row, run.rc, changed, found, bool(_ERRORS.search(run.output)), tail)
+    return Result(row, run.rc, changed, found, bool(NOT_A_CHECK.search(run.output)), tail)
 
 
 def run(

@@ -6,6 +6,7 @@ benchmark (bench/backup.py, which times pg_receivewal's return after a kill).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -36,39 +37,28 @@ def podman(
     return proc
 
 
+# The stand's connection plugin knows a host's init process (pid, start time, a clean environment): the
+# drill uses the same helpers rather than a copy of them.
+_SPEC = importlib.util.spec_from_file_location(
+    "otus_nsenter", st.ROOT / "stand" / "plugins" / "connection" / "podman_nsenter.py"
+)
+_NSENTER = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_NSENTER)
 # Each host's init process, while it lives: a podman call costs the CPU of a dozen psql runs, and the
 # watcher asks every host twice a second on a 2-core machine that also runs the playbooks.
-_INIT_PIDS: dict[str, tuple[int, str]] = {}
-# A clean environment inside the host, as the stand's connection gives its tasks.
-_HOST_ENV = (
-    "/usr/bin/env",
-    "-i",
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "LANG=C.UTF-8",
-)
+_INIT_PIDS: dict[str, tuple[int, bytes]] = {}
 _PSQL = ("runuser", "-u", "postgres", "--", "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", "postgres")
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time (field 22 of /proc/PID/stat), which tells a reused PID apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
 
 
 def host_pid(container: str) -> int | None:
     """PID of the host's init on this machine, or None when the host does not run."""
     known = _INIT_PIDS.get(container)
-    if known and _start_time(known[0]) == known[1]:
+    if known and _NSENTER.process_alive(*known):
         return known[0]
-    proc = podman("container", "inspect", "--format", "{{.State.Pid}}", container, check=False, timeout=30)
-    try:
-        pid = int(proc.stdout.strip())
-    except ValueError:
-        return None
-    start = _start_time(pid) if pid > 0 else None
+    inspect = ("container", "inspect", "--format", "{{.State.Pid}} {{.State.Running}}", container)
+    proc = podman(*inspect, check=False, timeout=30)
+    pid = _NSENTER.parse_inspect(proc.stdout) if proc.returncode == 0 else None
+    start = _NSENTER.process_start(pid) if pid else None
     if start is None:
         return None
     _INIT_PIDS[container] = (pid, start)
@@ -83,7 +73,8 @@ def psql(container: str, sql: str, *, timeout: float = 10) -> str | None:
     pid = host_pid(container)
     if pid is None:
         return None
-    argv = ["nsenter", "--target", str(pid), "--all", "--root", "--wd", "--", *_HOST_ENV, *_PSQL]
+    argv = ["nsenter", "--target", str(pid), "--all", "--root", "--wd", "--", "/usr/bin/env", "-i"]
+    argv += [*_NSENTER.HOST_ENV, *_PSQL]
     try:
         proc = subprocess.run(argv, input=sql, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from tools import collection
 from tools import localhosts as lh
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -400,7 +401,7 @@ def new_stand(
             "postgresql_version": str(version),
             "ansible_user": user,
             # The tarball `nox -s build` makes, which requirements.yml installs.
-            "collection_version": str(yaml.safe_load((ROOT / "galaxy.yml").read_text())["version"]),
+            "collection_version": str(collection.galaxy()["version"]),
         },
     )
     return Path(result)
