@@ -166,8 +166,9 @@ def rejoin(c: Context) -> None:
 
 @task(
     help={
-        "only": f"fault letters to run, in order (default: {faults_drill.FAULTS})",
-        "no_results": "do not write bench/results/faults.*",
+        "only": f"fault letters to run, in order (default: {faults_drill.FAULTS}; restarts under writes: "
+        f"{faults_drill.RESTARTS})",
+        "no_results": "do not write bench/results/faults.* (restart.* for the restart rows)",
     }
 )
 def faults(c: Context, only: str = faults_drill.FAULTS, no_results: bool = False) -> None:

@@ -35,6 +35,10 @@ def outcome(fault: str, **kw) -> faults.Outcome:
         ("c", {"pause_s": 0.1, "lost": 0, "two_primaries": True}, False),
         ("d", {"lost": 0}, True),
         ("e", {"pause_s": 12.0, "lost": 0, "two_primaries": True}, True),  # the cut-off primary keeps running
+        ("r", {"pause_s": 4.0, "lost": 0}, True),  # a primary restarted in place: no target
+        ("r", {"pause_s": 4.0, "lost": 2}, False),  # a restart loses nothing acknowledged
+        ("t", {"pause_s": 2.5, "lost": 0}, True),  # above the switchover target: reported
+        ("t", {"pause_s": None, "lost": 0}, False),  # writes never resumed after the hand-over
     ],
 )
 def test_judge(fault: str, kw: dict, passed: bool) -> None:
@@ -198,3 +202,15 @@ def test_psql_enters_the_host_it_remembers_until_its_init_changes(monkeypatch: p
     gone = subprocess.CompletedProcess([], 0, "0 false\n", "")
     monkeypatch.setattr(fault_stand.subprocess, "run", lambda argv, **kw: gone)
     assert fault_stand.psql("pgrepl-node1", "SELECT 1") is None
+
+
+def test_restart_rows_write_their_own_results(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--only rt` writes restart.*, named with its command; the fault drill's results stay as they were."""
+    monkeypatch.setattr(faults, "RESULTS", tmp_path)
+    rows = [outcome("r", pause_s=3.2, lost=0, passed=True), outcome("t", pause_s=1.1, lost=0, passed=True)]
+    faults.write(rows, True, "restart")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["restart.json", "restart.md"]
+    text = (tmp_path / "restart.md").read_text()
+    assert "`invoke stand.faults --only rt`" in text
+    assert "| r: restart-needing setting, rolling restart (primary in place) | 3.20 |" in text
+    assert "| t: restart-needing setting, switchover first | 1.10 | 0 | 0 | no | pass |" in text

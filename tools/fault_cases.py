@@ -252,12 +252,64 @@ def primary_cut_off(ctx: Context) -> str:
     return new
 
 
+# A setting that takes a restart and constrains no standby (max_connections and its kin must not be
+# lower on a standby than on its primary), and the value the restart rows set before they set it back.
+RESTART_SETTING = ("postgresql_config_shared_buffers", "shared_buffers", "144MB")
+
+
+def _restart_change(ctx: Context, switchover: bool) -> str:
+    """Change a setting that needs a restart with a site run under writes, then set it back the same way."""
+    var, name, value = RESTART_SETTING
+    hosts = ctx.stand.db_hosts
+    original = ctx.stand.psql(ctx.primary, f"SHOW {name}")
+    if original == value:
+        raise DrillError(f"{name} is {value} already: the row would restart nothing")
+    handover = ("-e", "postgresql_config_restart_switchover=true") if switchover else ()
+    start = time.monotonic()
+    for step, extra, expected in (("change", ("-e", f"{var}={value}"), value), ("back", (), original)):
+        before = ctx.stand.primary()
+        began = time.monotonic()
+        expect_ok(
+            ctx.stand.playbook("site.yml", f"{ctx.outcome.fault}-{step}", *extra, *handover),
+            f"site run setting {name} to {expected}",
+        )
+        ctx.writer.wait_acks(20)
+        shown = {h: ctx.stand.psql(h, f"SHOW {name}") for h in hosts}
+        pending = "SELECT count(*) FROM pg_settings WHERE pending_restart"
+        waiting = {h: ctx.stand.psql(h, pending) for h in hosts}
+        after = ctx.stand.primary()
+        if set(shown.values()) != {expected} or set(waiting.values()) != {"0"}:
+            raise DrillError(f"after the site run: {name} {shown}, settings waiting for a restart {waiting}")
+        if (after != before) != switchover:
+            raise DrillError(f"primary {before} before the site run, {after} after it ({switchover=})")
+        _new_primary(ctx)
+        ctx.note(
+            f"{name} {expected}: site run {time.monotonic() - began:.1f} s, primary {before}"
+            + (f" -> {after}" if after != before else " restarted in place")
+            + f", longest write gap {ctx.writer.longest_gap(began, time.monotonic()):.2f} s"
+        )
+    ctx.outcome.pause_s = ctx.writer.longest_gap(start, time.monotonic())
+    return ctx.stand.primary()
+
+
+def restart_rolling(ctx: Context) -> str:
+    """A restart-needing setting: the standbys restart one at a time, then the primary in place."""
+    return _restart_change(ctx, switchover=False)
+
+
+def restart_with_switchover(ctx: Context) -> str:
+    """The same with postgresql_config_restart_switchover: the primary hands over instead of restarting."""
+    return _restart_change(ctx, switchover=True)
+
+
 # Keyed by the letters --only, the tables and the results files use: functions may be renamed, letters not.
 BY_LETTER: dict[str, Callable[[Context], str]] = {
     "s": switchover_under_writes,
     "c": standby_stopped_catches_up,
     "d": receive_wal_killed,
     "a": primary_host_killed,
+    "r": restart_rolling,
+    "t": restart_with_switchover,
     "b": primary_host_killed_sync,
     "e": primary_cut_off,
 }

@@ -16,6 +16,11 @@ tools/fault_watch.py):
   b  primary_host_killed_sync: the same with synchronous replication on: 0 acknowledged commits lost
   e  primary_cut_off: the primary cut off the network -> failover -> reconnected: the tools
      report two primaries and change nothing until the operator stops one
+Restart rows (not in the default run; `--only rt` writes bench/results/restart.*):
+  r  restart_rolling: a setting that needs a restart, by a site run: the standbys restart one at a
+     time, then the primary in place; then set back the same way
+  t  restart_with_switchover: the same with postgresql_config_restart_switchover: the primary
+     hands over to a standby instead of restarting (and back)
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from tools.fault_stand import DrillError, Stand, expect_ok
 from tools.fault_watch import Watch, Writer, count_lost, create_table
 
 FAULTS = "scdabe"
+RESTARTS = "rt"
 TITLES = {
     "s": "switchover under writes",
     "c": "standby stopped under writes",
@@ -41,9 +47,11 @@ TITLES = {
     "a": "primary's host killed -> failover -> converge -> rejoin",
     "b": "as (a), synchronous replication on",
     "e": "primary cut off the network -> failover -> reconnect",
+    "r": "restart-needing setting, rolling restart (primary in place)",
+    "t": "restart-needing setting, switchover first",
 }
 # Write-pause targets: switchover <= 2 s (issue 25), failover <= 15 s (issue 13). Reported, not failed.
-PAUSE_TARGET = {"s": 2.0, "a": 15.0}
+PAUSE_TARGET = {"s": 2.0, "a": 15.0, "t": 2.0}
 RESULTS = st.ROOT / "bench" / "results"
 
 
@@ -92,7 +100,7 @@ def judge(outcome: Outcome, targets: bool = True) -> bool:
     """
     ok = True
     # Asynchronous failovers may lose the last commits the dead primary had not sent: shown, not failed.
-    if outcome.fault in "sbcd" and outcome.lost != 0:
+    if outcome.fault in "sbcdrt" and outcome.lost != 0:
         ok = False
     if outcome.pause_s is None and outcome.fault in PAUSE_TARGET:
         outcome.notes.append("writes never resumed")
@@ -141,9 +149,9 @@ def run(
     keep_sync: bool = False,
 ) -> list[Outcome]:
     """Run the faults in order, stop at the first that fails, then the health report; write the results."""
-    unknown = set(faults) - set(FAULTS)
+    unknown = set(faults) - set(FAULTS + RESTARTS)
     if unknown or not faults:
-        raise ValueError(f"faults are letters from {FAULTS!r} (got {faults!r})")
+        raise ValueError(f"faults are letters from {FAULTS + RESTARTS!r} (got {faults!r})")
     stand = stand or Stand()
     outcomes: list[Outcome] = []
     for fault in faults:
@@ -161,22 +169,25 @@ def run(
     say(table(outcomes))
     say(f"stand healthy afterwards (otus.pgrepl.verify): {'yes' if healthy else 'NO'}")
     if write_results:
-        write(outcomes, healthy)
+        write(outcomes, healthy, "restart" if set(faults) <= set(RESTARTS) else "faults")
     return outcomes if healthy else [*outcomes, Outcome("verify", "stand healthy afterwards")]
 
 
-def write(outcomes: list[Outcome], healthy: bool) -> None:
+def write(outcomes: list[Outcome], healthy: bool, stem: str = "faults") -> None:
+    """bench/results/<stem>.{json,md}: the fault drill's (faults) or the restart rows' (restart)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
+    letters = "".join(o.fault for o in outcomes)
     data = {
-        "command": "invoke stand.faults",
+        "command": "invoke stand.faults" + ("" if letters == FAULTS else f" --only {letters}"),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "stand_healthy_after": healthy,
         "faults": [asdict(o) for o in outcomes],
     }
-    (RESULTS / "faults.json").write_text(json.dumps(data, indent=2) + "\n")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(data, indent=2) + "\n")
     notes = "\n".join(f"- {o.fault}: " + "; ".join(o.notes) for o in outcomes if o.notes)
-    (RESULTS / "faults.md").write_text(
-        f"# Fault drill (`invoke stand.faults`, {data['when']})\n\n{table(outcomes)}\n\n"
+    title = "Fault drill" if stem == "faults" else "Restarts under writes"
+    (RESULTS / f"{stem}.md").write_text(
+        f"# {title} (`{data['command']}`, {data['when']})\n\n{table(outcomes)}\n\n"
         f"Stand healthy afterwards (otus.pgrepl.verify): {'yes' if healthy else 'no'}.\n\n{notes}\n"
     )
 
@@ -187,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         "-i", "--inventory", action="append", type=Path, default=[], help="default: the stand's"
     )
     parser.add_argument("-e", "--extra-vars", action="append", default=[], help="passed to every playbook")
-    parser.add_argument("--only", default=FAULTS, help=f"fault letters, in order (default {FAULTS})")
+    parser.add_argument(
+        "--only", default=FAULTS, help=f"fault letters, in order (default {FAULTS}; restart rows: {RESTARTS})"
+    )
     parser.add_argument("--no-results", action="store_true", help="do not write bench/results/faults.*")
     parser.add_argument("--no-targets", action="store_true", help="report write pauses, do not judge them")
     parser.add_argument(
