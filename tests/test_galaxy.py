@@ -73,6 +73,8 @@ def test_the_shipped_readme_names_every_playbook_role_and_module():
 
 def test_the_built_collection_carries_the_changelog(tmp_path):
     collection.stage(tmp_path / "pgrepl")
-    for name in ("README.md", "CHANGELOG.md", "LICENSE", "galaxy.yml", "meta/runtime.yml"):
+    shipped = ("README.md", "CHANGELOG.md", "changelogs/changelog.yaml", "LICENSE", "galaxy.yml")
+    shipped += ("meta/runtime.yml",)
+    for name in shipped:
         assert (tmp_path / "pgrepl" / name).is_file(), name
     assert "requires_ansible" in (tmp_path / "pgrepl" / "meta" / "runtime.yml").read_text()

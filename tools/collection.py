@@ -29,6 +29,10 @@ def stage(dest: Path, *, keep_tests: bool = False) -> None:
     shutil.copy2(ROOT / "galaxy.yml", dest / "galaxy.yml")
     shutil.copy2(ROOT / "LICENSE", dest / "LICENSE")
     shutil.copy2(ROOT / "CHANGELOG.md", dest / "CHANGELOG.md")
+    # The changelog in the ecosystem's own format (antsibull-changelog), where Galaxy reads it.
+    (dest / "changelogs").mkdir(exist_ok=True)
+    for name in ("changelog.yaml", "config.yaml"):
+        shutil.copy2(ROOT / "changelogs" / name, dest / "changelogs" / name)
 
 
 def stage_for_sanity(root: Path) -> Path:
