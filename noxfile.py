@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import nox
+import yaml
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
@@ -47,8 +48,15 @@ nox.options.default_venv_backend = "none"
 # molecule scenarios, which wait on their hosts a fifth of the time;
 # `beside_done` waits for them and puts their results in the table.
 # `nox -s lint unit build` runs them here.
-BESIDE = ("lint", "unit", "build")
-nox.options.sessions = ["beside", "molecule", "beside_done"]
+# The own-hosts scenario (SSH, a directory made by `invoke stand.new`) runs
+# there too, after them: its hosts and network are its own.
+BESIDE_SCENARIOS = ("ownhosts",)
+BESIDE = ("lint", "unit", "build", *(f"molecule(scenario='{s}')" for s in BESIDE_SCENARIOS))
+nox.options.sessions = [
+    "beside",
+    *(f"molecule(scenario='{s}')" for s in SCENARIOS if s not in BESIDE_SCENARIOS),
+    "beside_done",
+]
 nox.options.error_on_missing_interpreters = True
 
 # Each session's outcome and time, printed as a table when nox ends.
@@ -130,10 +138,15 @@ def _machine_ready(session: nox.Session, what: str) -> None:
         session.error(str(exc))
 
 
-def _ensure_local_hosts(session: nox.Session) -> dict[str, str]:
-    """Machine ready, image present, no stale hosts of ours; env for molecule."""
+def _ensure_local_hosts(session: nox.Session, scenario: str) -> dict[str, str]:
+    """Machine ready, image present, no stale hosts of this scenario's; env for molecule.
+
+    Only the scenario's own hosts and network: a scenario may run beside another (BESIDE).
+    """
     _machine_ready(session, "molecule scenarios")
-    containers, networks = lh.clean()
+    config = yaml.safe_load((ROOT / "molecule" / scenario / "molecule.yml").read_text())
+    hosts = [p["name"] for p in config["platforms"]]
+    containers, networks = lh.clean(hosts=hosts, network=config["platforms"][0]["network"])
     session.log(f"removed stale hosts: {containers or 'none'}; networks: {networks or 'none'}")
     env = lh.molecule_env()
     env["ANSIBLE_COLLECTIONS_PATH"] = str(ROOT / "collections")
@@ -212,7 +225,7 @@ atexit.register(_stop_beside)
 
 @nox.session(default=False)
 def beside(session: nox.Session) -> None:
-    """Start lint, unit and build in the background at the lowest CPU and I/O priority (plain `nox` only).
+    """Start lint, unit, build and the own-hosts scenario, niced (plain `nox` only).
 
     Their output goes to .nox/beside.log; `beside_done` waits for them, shows it and fails if they failed.
     """
@@ -257,7 +270,7 @@ def beside_done(session: nox.Session) -> None:
 @timed
 def molecule(session: nox.Session, scenario: str) -> None:
     """`molecule test -s SCENARIO` on local podman systemd hosts (root), one scenario per host layout."""
-    env = _ensure_local_hosts(session)
+    env = _ensure_local_hosts(session, scenario)
     session.run("molecule", "test", "-s", scenario, *session.posargs, env=env)
 
 
@@ -316,20 +329,15 @@ BENCHMARKS = ("converge", "connection", "backup", "drill", "restore", "increment
 @timed
 def build(session: nox.Session) -> None:
     """Build dist/otus-pgrepl-VERSION.tar.gz, install it offline, load plugin docs."""
-    version = str(collection.galaxy()["version"])
     dist = ROOT / "dist"
-    dist.mkdir(exist_ok=True)
-    tarball = dist / f"otus-pgrepl-{version}.tar.gz"
+    tarball = dist / collection.tarball_name()
     if tarball.exists():
         tarball.unlink()
+    try:
+        collection.build_tarball(dist)
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        session.error(f"building {tarball.name}: {exc}")
     with tempfile.TemporaryDirectory(prefix="otus-pgrepl-build-") as tmp:
-        staged = Path(tmp) / "pgrepl"
-        collection.stage(staged)
-        session.run(
-            "ansible-galaxy", "collection", "build", str(staged), "--output-path", str(dist), "--force"
-        )
-        if not tarball.exists():
-            session.error(f"expected {tarball} after the build")
         target = Path(tmp) / "installed"
         # A clean config and path: the source tree must not satisfy the install.
         empty_cfg = Path(tmp) / "ansible.cfg"

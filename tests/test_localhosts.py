@@ -100,6 +100,14 @@ def test_clean_removes_only_this_projects_objects():
     assert not any("someone-else" in c or c[-1] == "podman" for c in removed)
 
 
+def test_clean_of_one_scenario_leaves_the_others_running():
+    fake = FakePodman(["node1", "barman", "db1"], ["otus-pgrepl-failover", "otus-pgrepl-ownhosts"])
+    cleaned = lh.clean(fake, hosts=["db1", "db2"], network="otus-pgrepl-ownhosts")
+    assert cleaned == (["db1"], ["otus-pgrepl-ownhosts"])
+    removed = [c for c in fake.calls if "rm" in c]
+    assert not any("node1" in c or "barman" in c or "otus-pgrepl-failover" in c for c in removed)
+
+
 def test_clean_with_nothing_stale_removes_nothing():
     fake = FakePodman([], ["podman"])
     assert lh.clean(fake) == ([], [])

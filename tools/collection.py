@@ -3,9 +3,13 @@ collections it depends on, and the plugins whose documentation must load."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import re
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -81,3 +85,36 @@ def documented_plugins(root: Path) -> list[tuple[str, str]]:
     found += [("filter", p.stem) for p in sorted((root / "plugins" / "filter").glob("*.yml"))]
     found += [("connection", p.stem) for p in sorted((root / "plugins" / "connection").glob("*.py"))]
     return [(k, n) for k, n in found if not n.startswith("_")]
+
+
+def tarball_name() -> str:
+    return f"otus-pgrepl-{galaxy()['version']}.tar.gz"
+
+
+def build_tarball(output: Path) -> Path:
+    """output/otus-pgrepl-VERSION.tar.gz, built by ansible-galaxy from a staged copy (replaced if there)."""
+    output.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="otus-pgrepl-build-") as tmp:
+        staged = Path(tmp) / "pgrepl"
+        stage(staged)
+        galaxy_cli = Path(sys.executable).parent / "ansible-galaxy"
+        argv = [str(galaxy_cli), "collection", "build", str(staged), "--output-path", str(output), "--force"]
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    tarball = output / tarball_name()
+    if not tarball.is_file():
+        raise RuntimeError(f"ansible-galaxy built no {tarball}")
+    return tarball
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.collection", description="Build the collection's tarball."
+    )
+    parser.add_argument("output", type=Path, help="directory to write otus-pgrepl-VERSION.tar.gz into")
+    args = parser.parse_args(argv)
+    print(build_tarball(args.output))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

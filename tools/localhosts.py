@@ -35,6 +35,8 @@ HOST_PACKAGES = (
     "aardvark-dns",
     # netavark sets up the hosts' network with the iptables command.
     "iptables",
+    # The ownhosts scenario reaches its hosts as users do: ssh and ssh-keyscan on the controller.
+    "openssh-client",
 )
 # What the image carries beyond minbase: systemd as PID 1, Python for Ansible,
 # python3-apt so the apt module does not have to bootstrap it in every host.
@@ -204,9 +206,17 @@ def remove_containers(names: list[str], runner: Runner = run) -> None:
         runner(["podman", "rm", "-f", "-t", "0", *names])
 
 
-def clean(runner: Runner = run) -> tuple[list[str], list[str]]:
-    """Remove this project's containers and networks, nothing else."""
+def clean(
+    runner: Runner = run, *, hosts: Sequence[str] | None = None, network: str | None = None
+) -> tuple[list[str], list[str]]:
+    """Remove this project's containers and networks, nothing else.
+
+    With `hosts` and `network` (one scenario's), only those: another scenario may run beside it.
+    """
     containers, networks = stale_objects(runner)
+    if hosts is not None:
+        containers = [c for c in containers if c in hosts]
+        networks = [n for n in networks if n == network]
     remove_containers(containers, runner)
     for net in networks:
         runner(["podman", "network", "rm", "-f", net])
