@@ -14,6 +14,7 @@ from tasks._exit import known_host, playbook, prerequisites
 from tools import bad_inputs as bad_inputs_rows
 from tools import faults as faults_drill
 from tools import localhosts as lh
+from tools import runbooks as runbook_blocks
 from tools import stand as st
 
 
@@ -193,6 +194,18 @@ def bad_inputs(c: Context, only: str = "") -> None:
         raise Exit(str(exc), code=2) from exc
     if not all(r.passed for r in results):
         raise Exit("a bad input was not refused as docs/bad-inputs.md says: see above", code=1)
+
+
+@task(help={"only": "runbooks whose file name contains this (default: every runbook)"})
+def runbooks(c: Context, only: str = "") -> None:
+    """Run the runbooks' marked command blocks on the stand, as their header says (tools/runbooks.py)."""
+    _stand_up()
+    try:
+        passed = runbook_blocks.run(only)
+    except ValueError as exc:
+        raise Exit(str(exc), code=2) from exc
+    if not passed:
+        raise Exit("a runbook command failed as written: see above", code=1)
 
 
 @task
