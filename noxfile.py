@@ -329,14 +329,10 @@ BENCHMARKS = ("converge", "connection", "backup", "drill", "restore", "increment
 @timed
 def build(session: nox.Session) -> None:
     """Build dist/otus-pgrepl-VERSION.tar.gz, install it offline, load plugin docs."""
-    dist = ROOT / "dist"
-    tarball = dist / collection.tarball_name()
-    if tarball.exists():
-        tarball.unlink()
     try:
-        collection.build_tarball(dist)
+        tarball = collection.build_tarball(ROOT / "dist")
     except (RuntimeError, subprocess.CalledProcessError) as exc:
-        session.error(f"building {tarball.name}: {exc}")
+        session.error(f"building {collection.tarball_name()}: {exc}")
     with tempfile.TemporaryDirectory(prefix="otus-pgrepl-build-") as tmp:
         target = Path(tmp) / "installed"
         # A clean config and path: the source tree must not satisfy the install.

@@ -94,13 +94,15 @@ def tarball_name() -> str:
 def build_tarball(output: Path) -> Path:
     """output/otus-pgrepl-VERSION.tar.gz, built by ansible-galaxy from a staged copy (replaced if there)."""
     output.mkdir(parents=True, exist_ok=True)
+    tarball = output / tarball_name()
+    # Gone first, so that the check below cannot pass on an earlier build's file.
+    tarball.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="otus-pgrepl-build-") as tmp:
         staged = Path(tmp) / "pgrepl"
         stage(staged)
         galaxy_cli = Path(sys.executable).parent / "ansible-galaxy"
         argv = [str(galaxy_cli), "collection", "build", str(staged), "--output-path", str(output), "--force"]
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
-    tarball = output / tarball_name()
     if not tarball.is_file():
         raise RuntimeError(f"ansible-galaxy built no {tarball}")
     return tarball

@@ -125,7 +125,6 @@ def run(only: str = "", say: Callable[[str], None] = print) -> bool:
         "<backup_id>": "latest",
     }
     first_primary = stand.primary()
-    env = st.ansible_env()
     try:
         for block in [b for b in blocks() if only in b.doc]:
             say(f"--- {block.doc}:{block.line} on {block.where}")
@@ -134,8 +133,9 @@ def run(only: str = "", say: Callable[[str], None] = print) -> bool:
                 started = time.monotonic()
                 if block.where == "the controller":
                     done = subprocess.run(
-                        text, shell=True, cwd=st.ROOT, env=env, capture_output=True, text=True, check=False
-                    )
+                        text, shell=True, cwd=st.ROOT, env=stand.env, capture_output=True, text=True,
+                        check=False,
+                    )  # fmt: skip
                 else:
                     host = _host(stand, block.where)
                     done = podman("exec", stand.container(host), "sh", "-c", text, check=False)
@@ -152,19 +152,15 @@ def run(only: str = "", say: Callable[[str], None] = print) -> bool:
     finally:
         if stand.primary() != first_primary:
             say(f"--- switching back to {first_primary}")
-            back = st.run_playbook(
-                st.PLAYBOOKS / "switchover.yml", "-e", f"@{st.ensure_secrets()}", "-e",
-                f"promote_to={first_primary}", stream=False, env=env,
-            )  # fmt: skip
+            back = stand.playbook("switchover.yml", "runbooks-back", "-e", f"promote_to={first_primary}")
             say(f"    switchover back: rc={back.rc}")
 
 
 def _host(stand: Stand, where: str) -> str:
     if where == "the Barman host":
         return stand.barman
-    primary = stand.primary()
     if where == "the primary":
-        return primary
+        return stand.primary()
     return next(h for h, state in stand.states().items() if state == "standby")
 
 
